@@ -1,0 +1,137 @@
+"""The harness: the child process that runs student code (untrusted side of DESIGN.md §2).
+
+Usage: ``python -m autograder.harness JOB_DIR``. It reads ``JOB_DIR/job.json``: the cells
+to run, the checks to probe and the device; and for check ``i`` its inputs in
+``in_<i>.json``/``in_<i>.npz``. It writes each probe's outputs to ``out_<i>.json``/
+``out_<i>.npz`` and a line per event to ``progress.jsonl``, so the parent knows what was
+running if this process dies. It knows nothing of references, expected values or hidden
+tests; everything it sends back is plain data (wire.py) that the parent validates.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import sys
+import traceback
+from pathlib import Path
+
+MAX_TRACE = 1500  # characters of a student traceback sent back
+
+
+def main(job_dir: str) -> None:
+    job_dir_path = Path(job_dir)
+    job = json.loads((job_dir_path / "job.json").read_text())
+    _isolate_stdio(job_dir_path)
+    os.chdir(job["workdir"])
+    import numpy as np  # noqa: F401  (imported before student code can patch anything)
+    import torch
+    from autograder import wire
+    from autograder.spec import Context
+
+    ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+    for label, src in job["cells"]:
+        _progress(job_dir_path, {"event": "cell", "label": label})
+        error = _run_cell(src, label, ns)
+        _progress(job_dir_path, {"event": "cell_done", "label": label, "error": error})
+    loaded = dict(ns)
+    device = torch.device(job["device"])
+    for item in job["checks"]:
+        index = item["index"]
+        _progress(job_dir_path, {"event": "check", "index": index})
+        module = importlib.import_module(item["module"])
+        check = _find_check(module, item["exercise"], item["check"])
+        inputs = _live(wire.loads((job_dir_path / f"in_{index}.json").read_text(),
+                                  (job_dir_path / f"in_{index}.npz").read_bytes()))
+        ctx = Context(device=device, seed=item["seed"])
+        result = _probe(check, dict(loaded), inputs, ctx)
+        text, npz = wire.dumps(result)
+        _atomic_write(job_dir_path / f"out_{index}.npz", npz)
+        _atomic_write(job_dir_path / f"out_{index}.json", text.encode())
+        _progress(job_dir_path, {"event": "check_done", "index": index})
+    _progress(job_dir_path, {"event": "done"})
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown, which student objects could hook
+
+
+def _isolate_stdio(job_dir: Path) -> None:
+    """stdin from /dev/null (``input()`` fails at once); stdout and stderr to a log file."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    log = os.open(job_dir / "student_output.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+
+
+def _run_cell(src: str, label: str, ns: dict) -> str | None:
+    try:
+        exec(compile(src, f"<cell {label}>", "exec"), ns)
+    except BaseException as e:  # noqa: BLE001  SystemExit and KeyboardInterrupt included
+        return _describe_error(e)
+    return None
+
+
+def _find_check(module, exercise: str, name: str):
+    for ex in module.EXERCISES:
+        if ex.name == exercise:
+            for check in ex.checks:
+                if check.name == name:
+                    return check
+    raise KeyError(f"{exercise}/{name}")
+
+
+def _live(obj):
+    """Inputs as live objects: WireTensor → tensor, recursively."""
+    from autograder.wire import WireTensor
+    if isinstance(obj, WireTensor):
+        return obj.values
+    if isinstance(obj, dict):
+        return {k: _live(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_live(v) for v in obj)
+    return obj
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) before a probe; student code never chooses."""
+    import numpy as np
+    import torch
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _probe(check, ns: dict, inputs: dict, ctx) -> dict:
+    seed_everything(ctx.seed)
+    try:
+        outputs = check.probe(ns, inputs, ctx)
+    except BaseException as e:  # noqa: BLE001
+        return {"status": "error", "call": ctx.call, "error": _describe_error(e)}
+    return {"status": "ok", "call": ctx.call, "outputs": outputs}
+
+
+def _describe_error(e: BaseException) -> str:
+    """``Type: message`` and the student's frames of the traceback (not the harness's)."""
+    try:
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith("<cell")]
+        where = "".join(f"  {f.filename[1:-1]}, line {f.lineno}: {f.line or ''}\n" for f in frames[-3:])
+        text = f"{type(e).__name__}: {e}"
+    except BaseException:  # noqa: BLE001  a hostile __str__
+        return type(e).__name__
+    return (text[:500] + ("\n" + where if where else ""))[:MAX_TRACE]
+
+
+def _progress(job_dir: Path, event: dict) -> None:
+    with open(job_dir / "progress.jsonl", "a") as f:
+        f.write(json.dumps(event) + "\n")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

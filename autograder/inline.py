@@ -1,0 +1,63 @@
+"""The nbgrader path: hidden test cells call :func:`grade` inside the student's kernel.
+
+It runs the same checks as the batch grader, with the same seeds and inputs, so
+``nbgrader autograde`` and ``python -m autograder grade`` give the same scores. It is as
+trusting as nbgrader itself (student code shares the process); the instructor guide says
+so. The cell's value is the points earned, which nbgrader reads as partial credit; nothing
+is written to stderr, since nbgrader zeroes a test cell that writes there.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import warnings
+
+from autograder import notebooks
+from autograder.chapter import load_chapter
+from autograder.grader import DEFAULT_SEED, Grader
+
+
+def pick_device(choice: str = "auto") -> str:
+    """``auto`` → ``cuda`` when a GPU is available, else ``cpu``."""
+    import torch
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda was asked for, but torch sees no CUDA device")
+    return choice
+
+
+@functools.lru_cache(maxsize=None)
+def _grader(chapter: str) -> Grader:
+    seed = int(os.environ.get("AUTOGRADER_SEED", DEFAULT_SEED))
+    device = pick_device(os.environ.get("AUTOGRADER_DEVICE", "auto"))
+    return Grader(load_chapter(chapter), device=device, seed=seed)
+
+
+def grade(chapter: str, exercise: str, ns: dict) -> float:
+    """Grade one exercise on the functions in ``ns``; print a report; return the points."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
+        warnings.simplefilter("ignore")
+        grader = _grader(chapter)
+        ex = grader.chapter.exercise(exercise)
+        sources = {name: cell_source(ns, name) for name in ex.uses if name in ns}
+        result = grader.grade_in_process(ns, sources, exercise)
+    for check in result.checks:
+        mark = "✓" if check.status == "passed" else "✗"
+        print(f"{mark} {check.check} ({check.score:g}/{check.max_score:g}): {check.message}")
+    print(f"{exercise}: {result.score:g} / {result.max_score:g} points")
+    return result.score
+
+
+def cell_source(ns: dict, name: str) -> str:
+    """The source of the last cell run in this kernel that defines ``name``."""
+    for src in reversed(ns.get("In", []) or []):
+        if isinstance(src, str) and name in notebooks.defines(src):
+            return src
+    import inspect
+    try:
+        return inspect.getsource(ns[name])
+    except (OSError, TypeError):
+        return ""

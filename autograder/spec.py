@@ -1,0 +1,112 @@
+"""What a check is, and what grading returns: small frozen dataclasses.
+
+A :class:`Check` is data plus three small functions:
+
+* ``make_inputs(gen)`` — draws fresh inputs in the trusted parent;
+* ``probe(ns, inputs, ctx)`` — calls the functions found in namespace ``ns`` on those
+  inputs and returns plain data (tensors, numbers, strings). It runs on the student's
+  namespace in the harness child and on the reference namespace in the parent: the same
+  code, so the two answers are comparable and no reference code is written twice;
+* ``compare(got, want, inputs, tol)`` — raises :class:`CheckFailed` with a message a
+  student can act on, or returns ``None``.
+
+Policy checks have no probe: they read the solution cell's syntax tree (see policy.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+
+
+class CheckFailed(AssertionError):
+    """Raised by a compare function: the message says what came back and what was expected."""
+
+
+@dataclass
+class Context:
+    """What a probe may know: the device to run on, the seed the harness set, the call made.
+
+    ``call`` is set by the probe just before it calls student code, so an exception can be
+    reported with the call that raised it.
+    """
+    device: torch.device
+    seed: int
+    call: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded property of one exercise, worth ``points``."""
+    name: str
+    points: float
+    description: str
+    kind: str = "value"  # value | gradient | training | policy
+    make_inputs: Callable[[torch.Generator], dict] | None = None
+    probe: Callable[[Mapping[str, Any], dict, Context], dict] | None = None
+    compare: Callable[..., None] | None = None
+    rule: Callable[[Any], list[tuple[int, str]]] | None = None  # policy: AST -> offences
+    tolerance: str = "value"  # a key of tolerances.TOLERANCES
+    timeout: float = 20.0  # seconds of wall time for the probe in the harness
+    reference_variants: int = 1  # training checks: reference runs over this many shuffles
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A graded unit: one test cell ``test_<name>`` in the notebook, worth the sum of its checks.
+
+    ``functions`` are the solution cells (grade_id = function name) the checks call.
+    """
+    name: str
+    checks: tuple[Check, ...]
+    functions: tuple[str, ...] = ()
+
+    @property
+    def points(self) -> float:
+        return float(sum(c.points for c in self.checks))
+
+    @property
+    def uses(self) -> tuple[str, ...]:
+        return self.functions or (self.name,)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check for one student."""
+    exercise: str
+    check: str
+    kind: str
+    score: float
+    max_score: float
+    status: str  # passed | failed | error | timeout | crashed | missing
+    message: str
+    detail: Mapping[str, Any] = field(default_factory=dict)  # curves for training checks
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ExerciseResult:
+    """All checks of one exercise for one student, and the points they add up to."""
+    exercise: str
+    score: float
+    max_score: float
+    status: str
+    message: str
+    checks: tuple[CheckResult, ...]
+
+    @staticmethod
+    def from_checks(exercise: Exercise, results: list[CheckResult]) -> "ExerciseResult":
+        score = round(sum(r.score for r in results), 6)
+        failed = [r for r in results if r.status != "passed"]
+        status = "passed" if not failed else ("partial" if score > 0 else "failed")
+        message = "all checks passed" if not failed else "; ".join(
+            dict.fromkeys(r.message for r in failed))
+        return ExerciseResult(exercise.name, score, exercise.points, status, message,
+                              tuple(results))
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,33 @@
+"""Plotting helpers used across chapters (introduced in chapter 05)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+
+def use_svg() -> None:
+    """Crisp figures in notebooks and in the book."""
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        set_matplotlib_formats("svg")
+    except ImportError:  # outside Jupyter
+        pass
+
+
+def plot_curves(curves: dict, xlabel: str, ylabel: str, logy: bool = False,
+                title: str | None = None, figsize=(4.5, 3)):
+    """One figure with one line per entry of ``curves`` (label → y values or (x, y))."""
+    fig, ax = plt.subplots(figsize=figsize)
+    for label, ys in curves.items():
+        xs, ys = ys if isinstance(ys, tuple) else (range(1, len(ys) + 1), ys)
+        ax.plot(list(xs), [float(v) for v in ys], label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    if len(curves) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig, ax

@@ -1,0 +1,92 @@
+"""Authoring helpers: build a solutions notebook with the course's cell conventions.
+
+Conventions (checked by tests/test_conventions.py):
+
+* ``setup(src)`` — the chapter's imports; locked, tagged ``setup``; the grader runs it.
+* ``exercise(name, src)`` — one graded function: a solution cell, ``grade_id`` = ``name``;
+  wrap the answer in ``### BEGIN SOLUTION`` / ``### END SOLUTION``.
+* ``selfcheck(name, src)`` — the visible self-check after it; locked, ``check_<name>``.
+* ``hidden(chapter, name, points)`` — the graded test cell ``test_<name>``: hidden tests
+  that call the autograder's checks and return the points earned (nbgrader's partial
+  credit); tagged ``remove-cell`` so the book does not show it.
+* ``md(text)`` and ``code(src)`` — narrative cells (no nbgrader metadata; their outputs
+  are kept in the release).
+
+Usage: ``write(path, [cells...])`` writes the notebook without outputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import textwrap
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+
+def _id(kind: str, text: str) -> str:
+    return kind[:4] + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def _nbgrader(grade_id: str, *, solution=False, grade=False, locked=False, points=None) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution, "task": False}
+    if points is not None:
+        meta["points"] = points
+    return meta
+
+
+def _clean(src: str) -> str:
+    return textwrap.dedent(src).strip("\n")
+
+
+def md(text: str):
+    text = _clean(text)
+    return new_markdown_cell(text, id=_id("md", text))
+
+
+def code(src: str, tags: tuple[str, ...] = ()):
+    src = _clean(src)
+    cell = new_code_cell(src, id=_id("code", src))
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def setup(src: str):
+    src = _clean(src)
+    cell = new_code_cell(src, id="setup")
+    cell.metadata["nbgrader"] = _nbgrader("setup", locked=True)
+    cell.metadata["tags"] = ["setup"]
+    return cell
+
+
+def exercise(name: str, src: str):
+    cell = new_code_cell(_clean(src), id=name.lower())
+    cell.metadata["nbgrader"] = _nbgrader(name, solution=True)
+    return cell
+
+
+def selfcheck(name: str, src: str):
+    cell = new_code_cell(_clean(src), id=f"check-{name.lower()}")
+    cell.metadata["nbgrader"] = _nbgrader(f"check_{name}", locked=True)
+    return cell
+
+
+def hidden(chapter: str, name: str, points: float, what: str | None = None):
+    what = what or f"`{name}`"
+    src = (f"# Hidden tests for {what} ({points:g} points) run here when the notebook is graded.\n"
+           "### BEGIN HIDDEN TESTS\n"
+           "from autograder.inline import grade\n"
+           f"grade({chapter!r}, {name!r}, globals())\n"
+           "### END HIDDEN TESTS")
+    cell = new_code_cell(src, id=f"test-{name.lower()}")
+    cell.metadata["nbgrader"] = _nbgrader(f"test_{name}", grade=True, locked=True, points=points)
+    cell.metadata["tags"] = ["remove-cell"]
+    return cell
+
+
+def write(path, cells, title: str | None = None) -> None:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, str(path))
