@@ -1,0 +1,138 @@
+"""What grading writes: grades.csv, summary.csv, results.json and per-student HTML feedback.
+
+Every file is written atomically (to a temporary name, then renamed), so an interrupted
+run never leaves a half-written gradebook.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from autograder import __version__
+from autograder.grader import SubmissionResult
+from autograder.tolerances import table
+
+GRADES_COLUMNS = ["student_id", "chapter", "grade_id", "score", "max_score", "status", "message"]
+SUMMARY_COLUMNS = ["assignment", "student_id", "raw_score", "score", "max_score"]
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
+def grades_rows(results: Iterable[SubmissionResult]) -> list[dict]:
+    """One row per student, chapter and exercise."""
+    rows = []
+    for sub in results:
+        for ex in sub.exercises:
+            rows.append({"student_id": sub.student_id, "chapter": sub.chapter, "grade_id": ex.exercise,
+                         "score": _num(ex.score), "max_score": _num(ex.max_score),
+                         "status": ex.status, "message": _one_line(ex.message)})
+    return rows
+
+
+def summary_rows(results: Iterable[SubmissionResult]) -> list[dict]:
+    """One row per student and chapter, with the columns of ``nbgrader export``."""
+    return [{"assignment": s.chapter, "student_id": s.student_id, "raw_score": _num(s.score),
+             "score": _num(s.score), "max_score": _num(s.max_score)} for s in results]
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, buf.getvalue())
+
+
+def results_json(results: list[SubmissionResult], run: dict) -> dict:
+    """Everything: per check scores and messages, plus device, seeds, versions, tolerances."""
+    import torch
+    return {
+        "run": {**run, "autograder": __version__, "torch": torch.__version__,
+                "python": platform.python_version(), "tolerances": table()},
+        "submissions": [{"student_id": s.student_id, "chapter": s.chapter, "score": s.score,
+                         "max_score": s.max_score, "error": s.error, "seconds": round(s.seconds, 3),
+                         "notebook_sha256": s.notebook_sha256,
+                         "exercises": [e.to_json() for e in s.exercises]} for s in results],
+    }
+
+
+def write_all(out: Path, results: list[SubmissionResult], run: dict) -> None:
+    """grades.csv, summary.csv, results.json and feedback/<student>/<chapter>.html under ``out``."""
+    results = sorted(results, key=lambda s: (s.student_id, s.chapter))
+    write_csv(out / "grades.csv", GRADES_COLUMNS, grades_rows(results))
+    write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(results))
+    atomic_write(out / "results.json", json.dumps(results_json(results, run), indent=1))
+    for sub in results:
+        atomic_write(out / "feedback" / sub.student_id / f"{sub.chapter}.html", feedback_html(sub))
+
+
+def feedback_html(sub: SubmissionResult) -> str:
+    """A student's feedback page: per exercise the points, each check's outcome and why."""
+    parts = [f"<h1>{_e(sub.chapter)} — {_e(sub.student_id)}</h1>",
+             f"<p class='total'>Total: <b>{_num(sub.score)} / {_num(sub.max_score)}</b> points</p>"]
+    if sub.error:
+        parts.append(f"<p class='error'>Your notebook could not be graded: {_e(sub.error)}</p>")
+    for ex in sub.exercises:
+        parts.append(f"<h2>{_e(ex.exercise)}: {_num(ex.score)} / {_num(ex.max_score)}</h2><ul>")
+        for c in ex.checks:
+            mark = "✓" if c.status == "passed" else "✗"
+            parts.append(f"<li class='{c.status}'>{mark} <b>{_e(c.check)}</b> "
+                         f"({_num(c.score)}/{_num(c.max_score)}): {_e(c.message)}</li>")
+            curve = (c.detail or {}).get("curve")
+            if curve:
+                parts.append(f"<li class='plot'>{_curve_img(curve)}</li>")
+        parts.append("</ul>")
+    if sub.student_output.strip():
+        parts.append("<h2>What your code printed while graded (last lines)</h2>"
+                     f"<pre>{_e(sub.student_output[-1500:])}</pre>")
+    style = ("body{font-family:sans-serif;max-width:52em;margin:2em auto}li{margin:.3em 0}"
+             ".passed{color:#1a7f37}.failed,.error,.crashed,.timeout,.missing{color:#b42318}"
+             "pre{background:#f4f4f4;padding:.5em;white-space:pre-wrap}")
+    return (f"<!doctype html><meta charset='utf-8'><title>{_e(sub.chapter)} feedback</title>"
+            f"<style>{style}</style>" + "\n".join(parts))
+
+
+def _curve_img(curve: dict) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(curve.get("reference", []), label="reference", color="gray")
+    ax.plot(curve.get("student", []), label="your functions", alpha=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel(curve.get("xlabel", "step"))
+    ax.set_ylabel(curve.get("ylabel", "loss"))
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return f"<img alt='your loss curve over the reference' src='data:image/png;base64,{data}'>"
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:500]
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))

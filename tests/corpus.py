@@ -1,0 +1,103 @@
+"""A corpus of submissions for a chapter: the solutions with some cells replaced.
+
+Each :class:`Case` starts from the released notebook with every solution cell filled in
+from ``solutions/`` (a student who solved everything), then replaces or deletes cells.
+``grade_corpus`` grades all cases of a chapter in one batch run, as an instructor would.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder import batch, notebooks, paths
+from autograder.chapter import load_chapter
+from autograder.grader import SubmissionResult
+
+
+@dataclass(frozen=True)
+class Case:
+    """One submission and what grading it must give.
+
+    Args:
+        name: the case's name (also its student id).
+        replace: solution cell grade_id → the source the student wrote instead.
+        delete: grade_ids of solution cells the student deleted.
+        scores: exercise → expected score; every exercise not named scores full marks
+            (or zero when ``stub``).
+        messages: exercise → a phrase its feedback must contain (case-insensitive).
+        stub: submit the released notebook as it is (nothing written).
+        raw: the notebook file's bytes, written as is (for broken files).
+    """
+    name: str
+    replace: dict = field(default_factory=dict)
+    delete: tuple = ()
+    scores: dict = field(default_factory=dict)
+    messages: dict = field(default_factory=dict)
+    stub: bool = False
+    raw: bytes | None = None
+
+
+SOLUTION = Case("solution")
+STUB = Case("stub", stub=True)
+
+
+def solved_notebook(chapter: str) -> dict:
+    """The released notebook with every solution cell taken from the solutions notebook."""
+    release = notebooks.read_notebook(paths.release_notebook(chapter))
+    solutions = notebooks.read_notebook(paths.solutions_notebook(chapter))
+    answers = {notebooks.grade_id(c): notebooks.source(c) for c in notebooks.code_cells(solutions)
+               if notebooks.is_solution(c)}
+    nb = copy.deepcopy(release)
+    for cell in notebooks.code_cells(nb):
+        if notebooks.is_solution(cell):
+            cell["source"] = answers[notebooks.grade_id(cell)]
+    return nb
+
+
+def case_notebook(chapter: str, case: Case) -> dict:
+    if case.stub:
+        return notebooks.read_notebook(paths.release_notebook(chapter))
+    nb = solved_notebook(chapter)
+    for cell in notebooks.code_cells(nb):
+        gid = notebooks.grade_id(cell)
+        if gid in case.replace:
+            cell["source"] = textwrap.dedent(case.replace[gid]).strip("\n")
+    nb["cells"] = [c for c in nb["cells"] if notebooks.grade_id(c) not in case.delete]
+    return nb
+
+
+def write_case(chapter: str, case: Case, submitted: Path) -> Path:
+    path = submitted / case.name / chapter / f"{chapter}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if case.raw is not None:
+        path.write_bytes(case.raw)
+    else:
+        path.write_text(json.dumps(case_notebook(chapter, case), indent=1))
+    return path
+
+
+def grade_corpus(chapter: str, cases: list[Case], tmp: Path, jobs: int = 2) -> dict[str, SubmissionResult]:
+    """Write every case as a student's submission and grade them all in one batch."""
+    submitted = tmp / "submitted"
+    for case in cases:
+        write_case(chapter, case, submitted)
+    results = batch.grade_all(submitted, [chapter], tmp / "out", device="cpu", jobs=jobs,
+                              progress=False)
+    return {r.student_id: r for r in results}
+
+
+def assert_case(chapter: str, result: SubmissionResult, case: Case) -> None:
+    """Each exercise scores exactly what the case expects, with the expected phrases."""
+    full = {ex.name: (0.0 if case.stub else ex.points) for ex in load_chapter(chapter).exercises}
+    expected = {**full, **case.scores}
+    got = {ex.exercise: ex.score for ex in result.exercises}
+    report = "\n".join(f"  {ex.exercise}: {ex.score:g}/{ex.max_score:g} — {ex.message}"
+                       for ex in result.exercises)
+    assert got == expected, f"{case.name}: scores differ from the expected {expected}:\n{report}"
+    messages = {ex.exercise: ex.message.lower() for ex in result.exercises}
+    for exercise, phrase in case.messages.items():
+        assert phrase.lower() in messages[exercise], \
+            f"{case.name}: the message for {exercise} lacks {phrase!r}:\n{report}"
