@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
 PY="$VENV/bin/python"
+export PATH="$PWD/$VENV/bin:$PATH"  # nbgrader calls alembic and jupyter from here
 
 setup() {
   local stamp="$VENV/.course-stamp" want
