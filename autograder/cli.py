@@ -26,8 +26,21 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--timeout", type=float, default=Limits.submission_seconds,
                    help="seconds of wall time per submission")
     g.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+    c = sub.add_parser("check", help="run a notebook's self-checks and print a table")
+    c.add_argument("notebook", type=Path)
     args = parser.parse_args(argv)
-    return grade(args)
+    return grade(args) if args.command == "grade" else check(args)
+
+
+def check(args) -> int:
+    from autograder.notebooks import NotebookError
+    from autograder.selfcheck_cli import print_table, run_selfchecks
+    try:
+        rows = run_selfchecks(args.notebook)
+    except NotebookError as e:
+        print(e, file=sys.stderr)
+        return 2
+    return 1 if print_table(rows) else 0
 
 
 def grade(args) -> int:

@@ -96,10 +96,12 @@ class Grader:
         """Grade one notebook; faults in it become messages and zeros, never exceptions."""
         start = time.monotonic()
         try:
-            raw = Path(path).read_bytes()
             student_nb = notebooks.read_notebook(path)
-        except (OSError, notebooks.NotebookError) as e:
+            raw = Path(path).read_bytes()
+        except notebooks.NotebookError as e:
             return self._unreadable(student_id, str(e), start)
+        except OSError as e:
+            return self._unreadable(student_id, f"cannot read {Path(path).name}: {e.strerror}", start)
         program = notebooks.build_program(self.chapter.release(), student_nb)
         jobs = self._jobs(program)
         report = runner.run(program.cells, list(jobs.values()), self.device, self.limits)

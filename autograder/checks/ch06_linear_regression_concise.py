@@ -1,0 +1,383 @@
+"""Checks for chapter 06, linear regression with PyTorch's building blocks."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils import data
+
+from autograder.checks.common import call, randn, take
+from autograder.compare import describe, expect_tensor, expect_values
+from autograder.policy import forbid_attributes
+from autograder.spec import Check, CheckFailed, Exercise
+from autograder.tolerances import Tolerance
+from autograder.wire import WireTensor
+
+CHAPTER = "06_linear_regression_concise"
+TRUE_W, TRUE_B = (2.0, -3.4), 4.2
+
+
+def _tensors(value) -> bool:
+    return isinstance(value, (tuple, list)) and all(isinstance(t, WireTensor) for t in value)
+
+
+# -- load_array ----------------------------------------------------------------------
+def _load_inputs(gen):
+    """(n, d, batch_size, labels as a column?) — the last batch is smaller in most cases."""
+    return {"cases": [(25, 2, 10, True), (8, 3, 20, True), (30, 2, 7, False), (12, 1, 4, True)]}
+
+
+def _indexed(n, d, column):
+    """Features whose first column is the example's index; labels 10 × the index."""
+    idx = torch.arange(n, dtype=torch.float32)
+    X = torch.stack([idx] + [-idx * (j + 1) for j in range(d - 1)], 1)
+    y = 10 * idx
+    return X, (y.reshape(-1, 1) if column else y)
+
+
+def _epoch(ns, ctx, n, d, batch_size, column, is_train):
+    X, y = _indexed(n, d, column)
+    loader = call(ctx, ns, "load_array", (X.to(ctx.device), y.to(ctx.device)), batch_size, is_train)
+    return [tuple(b) if isinstance(b, (tuple, list)) else b for b in take(loader)]
+
+
+def _load_ordered(ns, inputs, ctx):
+    return {"results": [_epoch(ns, ctx, *case, False) for case in inputs["cases"]]}
+
+
+def _what(case, is_train):
+    n, d, batch_size, column = case
+    y_shape = (n, 1) if column else (n,)
+    return (f"load_array((features of shape ({n}, {d}), labels of shape {y_shape}), "
+            f"{batch_size}, is_train={is_train})")
+
+
+def _check_batches(batches, case, what):
+    for item in batches:
+        if not _tensors(item) or len(item) != 2:
+            raise CheckFailed(f"iterating over {what} gave {describe(item)}; expected (X, y) batches")
+    n, _, batch_size, _ = case
+    sizes = [len(Xb.values) for Xb, _ in batches]
+    expected = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    if sizes != expected:
+        raise CheckFailed(f"iterating over {what} gave batches of sizes {sizes[:8]}; "
+                          f"expected {expected[:8]} (pass batch_size to the DataLoader)")
+
+
+def _cmp_load_ordered(got, want, inputs, tol):
+    for case, mine, ref in zip(inputs["cases"], got["results"], want["results"]):
+        what = _what(case, False)
+        _check_batches(mine, case, what)
+        order = torch.cat([Xb.values[:, 0] for Xb, _ in mine]).long().tolist()
+        if order != list(range(case[0])):
+            raise CheckFailed(f"iterating over {what} gave the examples in the order {order[:10]}…; "
+                              "with is_train=False they must come in their stored order (shuffle=is_train)")
+        for i, ((Xb, yb), (Xr, yr)) in enumerate(zip(mine, ref)):
+            expect_tensor(Xb, Xr, f"{what}: X of batch {i}", tol)
+            expect_tensor(yb, yr, f"{what}: y of batch {i}", tol)
+
+
+def _load_shuffled(ns, inputs, ctx):
+    return {"results": [_epoch(ns, ctx, *case, True) for case in inputs["cases"]]}
+
+
+def _cmp_load_shuffled(got, want, inputs, tol):
+    for case, mine in zip(inputs["cases"], got["results"]):
+        what = _what(case, True)
+        _check_batches(mine, case, what)
+        rows = torch.cat([Xb.values[:, 0] for Xb, _ in mine]).long()
+        labels = torch.cat([yb.values.reshape(-1) for _, yb in mine])
+        if sorted(rows.tolist()) != list(range(case[0])):
+            raise CheckFailed(f"iterating over {what}: examples were dropped or repeated; "
+                              "each must appear exactly once per epoch")
+        if not torch.equal(labels, 10 * rows.float()):
+            raise CheckFailed(f"iterating over {what}: features and labels are no longer paired; "
+                              "wrap both in one data.TensorDataset")
+        if case[0] >= 20 and rows.tolist() == list(range(case[0])):
+            raise CheckFailed(f"iterating over {what} gave the examples in order; with "
+                              "is_train=True the DataLoader must shuffle (shuffle=is_train)")
+
+
+def _load_rng_inputs(gen):
+    return {"n": 60, "batch_size": 8}
+
+
+def _load_rng(ns, inputs, ctx):
+    X, y = _indexed(inputs["n"], 2, True)
+    loader = call(ctx, ns, "load_array", (X, y), inputs["batch_size"], True)
+    epochs = [torch.cat([b[0][:, 0] for b in take(loader)]) for _ in range(2)]
+    torch.manual_seed(ctx.seed)
+    again = torch.cat([b[0][:, 0] for b in take(call(ctx, ns, "load_array", (X, y), inputs["batch_size"], True))])
+    return {"epochs": epochs, "again": again, "is_dataloader": isinstance(loader, data.DataLoader),
+            "type": type(loader).__name__}
+
+
+def _cmp_load_rng(got, want, inputs, tol):
+    what = f"load_array((features ({inputs['n']}, 2), labels ({inputs['n']}, 1)), {inputs['batch_size']})"
+    if not got["is_dataloader"]:
+        raise CheckFailed(f"{what} returned a {got['type']}; expected a torch.utils.data.DataLoader")
+    first, second = (e.values for e in got["epochs"])
+    if torch.equal(first, second):
+        raise CheckFailed(f"{what}: two epochs over the same loader gave the same order; "
+                          "it must reshuffle every epoch (shuffle=True)")
+    if not torch.equal(first, got["again"].values):
+        raise CheckFailed(f"{what}: after the same torch.manual_seed, the order of the examples "
+                          "differed; draw the shuffle from the global torch RNG (no generator)")
+    ref = want["epochs"][0].values
+    if not torch.equal(first, ref):
+        raise CheckFailed(f"{what}: after torch.manual_seed the examples came in the order "
+                          f"{first[:8].long().tolist()}…; data.DataLoader(dataset, batch_size, "
+                          f"shuffle=True) gives {ref[:8].long().tolist()}… — shuffle with the "
+                          "DataLoader itself, with no generator and no extra random draws")
+
+
+# -- huber_loss ------------------------------------------------------------------------
+def _huber_inputs(gen):
+    return {"cases": [
+        {"y_hat": 2 * randn(gen, 8, 1), "y": 2 * randn(gen, 8, 1), "delta": 1.0},
+        {"y_hat": 3 * randn(gen, 12, 1, dtype=torch.float64),
+         "y": randn(gen, 12, 1, dtype=torch.float64), "delta": 0.5},
+        {"y_hat": 4 * randn(gen, 5, 3), "y": randn(gen, 5, 3), "delta": 2.0},
+        {"y_hat": torch.tensor([[0.0], [1.0], [-1.0], [1.5]]), "y": torch.zeros(4, 1), "delta": 1.0},
+    ]}
+
+
+def _huber_case_what(case, flat=False):
+    y_shape = (len(case["y"]),) if flat else tuple(case["y"].shape)
+    return (f"huber_loss(y_hat {tuple(case['y_hat'].shape)}, y {y_shape}, delta={case['delta']}) "
+            f"[{str(case['y_hat'].dtype)[6:]}]")
+
+
+def _huber_values(ns, inputs, ctx):
+    return {"results": [call(ctx, ns, "huber_loss", c["y_hat"].to(ctx.device), c["y"].to(ctx.device),
+                             c["delta"]) for c in inputs["cases"]]}
+
+
+def _huber_hint(got, case):
+    if not isinstance(got, WireTensor) or got.shape != tuple(case["y_hat"].shape):
+        return ""
+    r = (case["y_hat"] - case["y"]).abs().double()
+    d = case["delta"]
+    g = got.values.double()
+    wrongs = {"|r| - delta/2 outside the band, without the factor delta (Huber's is delta·(|r| - delta/2))":
+              torch.where(r <= d, 0.5 * r ** 2, r - 0.5 * d),
+              "r²/2 everywhere (the squared loss)": 0.5 * r ** 2,
+              "r²/(2·delta) inside the band (that is SmoothL1Loss(beta=delta), not Huber)":
+              torch.where(r <= d, 0.5 * r ** 2 / d, r - 0.5 * d)}
+    for text, value in wrongs.items():
+        if torch.allclose(g, value, rtol=1e-4, atol=1e-5):
+            return f" — it computes {text}"
+    return ""
+
+
+def _cmp_huber_values(got, want, inputs, tol):
+    for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        what = _huber_case_what(case)
+        try:
+            expect_tensor(g, w, what, tol)
+        except CheckFailed as e:
+            raise CheckFailed(str(e) + _huber_hint(g, case)) from None
+
+
+def _huber_flat(ns, inputs, ctx):
+    c = inputs["cases"][0]
+    return {"result": call(ctx, ns, "huber_loss", c["y_hat"].to(ctx.device),
+                           c["y"].reshape(-1).to(ctx.device), c["delta"])}
+
+
+def _cmp_huber_flat(got, want, inputs, tol):
+    expect_tensor(got["result"], want["result"], _huber_case_what(inputs["cases"][0], flat=True), tol)
+
+
+def _huber_grad(ns, inputs, ctx):
+    out = []
+    for c in inputs["cases"][:2]:
+        y_hat = c["y_hat"].clone().to(ctx.device).requires_grad_()
+        call(ctx, ns, "huber_loss", y_hat, c["y"].to(ctx.device), c["delta"]).sum().backward()
+        out.append(y_hat.grad)
+    return {"grads": out}
+
+
+def _cmp_huber_grad(got, want, inputs, tol):
+    for case, g, w in zip(inputs["cases"], got["grads"], want["grads"]):
+        what = f"the gradient of huber_loss(...).sum() with respect to y_hat (delta={case['delta']})"
+        if not isinstance(g, WireTensor):
+            raise CheckFailed(f"{what}: no gradient reached y_hat; compute the loss from y_hat "
+                              "with tensor operations (no .item(), no .detach())")
+        try:
+            expect_tensor(g, w, what, tol)
+        except CheckFailed as e:
+            raise CheckFailed(f"{e} — it should be r inside the band |r| <= delta and "
+                              "delta·sign(r) outside") from None
+
+
+# -- train_concise --------------------------------------------------------------------
+NUM_EPOCHS, LR, BATCH_SIZE, NUM_EXAMPLES = 3, 0.03, 10, 1000
+STEPS_PER_EPOCH = -(-NUM_EXAMPLES // BATCH_SIZE)
+
+
+class RecordingMSE:
+    """``nn.MSELoss()`` that remembers, for each call, the batch size and the loss value."""
+
+    def __init__(self):
+        self.loss, self.sizes, self.values = nn.MSELoss(), [], []
+
+    def __call__(self, y_hat, y):
+        l = self.loss(y_hat, y)
+        self.sizes.append(len(y_hat))
+        self.values.append(float(l.detach()))
+        return l
+
+
+def _train_inputs(gen):
+    X = randn(gen, NUM_EXAMPLES, 2)
+    y = X @ torch.tensor(TRUE_W).reshape(-1, 1) + TRUE_B + 0.01 * randn(gen, NUM_EXAMPLES, 1)
+    return {"features": X, "labels": y}
+
+
+def _linear_of(net):
+    if not isinstance(net, nn.Module):
+        return None
+    return next((m for m in net.modules() if isinstance(m, nn.Linear)), None)
+
+
+def _train(ns, inputs, ctx):
+    """Seed torch as the reference's run ``variant`` does, train with the student's function.
+
+    Training runs on the CPU whatever ``ctx.device``: the recipe builds the model on the CPU
+    (as the chapter does), and a three-parameter model gains nothing from a GPU.
+    """
+    torch.manual_seed(ctx.seed + 1000 * inputs.get("variant", 0))
+    loss = RecordingMSE()
+    net = call(ctx, ns, "train_concise", inputs["features"].clone(), inputs["labels"].clone(),
+               NUM_EPOCHS, LR, BATCH_SIZE, loss)
+    layer = _linear_of(net)
+    steps = [v for v, s in zip(loss.values, loss.sizes) if s != NUM_EXAMPLES]
+    return {"returned": type(net).__name__, "steps": torch.tensor(steps, dtype=torch.float64),
+            "w": None if layer is None else layer.weight.detach().reshape(-1),
+            "b": None if layer is None else layer.bias.detach().reshape(-1)}
+
+
+def _curves(got, want):
+    ref = want[0]["steps"].values.tolist()
+    mine = got["steps"].values.tolist() if isinstance(got.get("steps"), WireTensor) else []
+    return {"curve": {"student": mine, "reference": ref, "ylabel": "minibatch loss", "xlabel": "step"}}
+
+
+def _epoch_means(steps: torch.Tensor) -> torch.Tensor:
+    return steps.reshape(NUM_EPOCHS, STEPS_PER_EPOCH).mean(1)
+
+
+def _cmp_trajectory(got, want, inputs, tol: Tolerance):
+    detail = _curves(got, want)
+    what = (f"train_concise(features ({NUM_EXAMPLES}, 2), labels ({NUM_EXAMPLES}, 1), "
+            f"num_epochs={NUM_EPOCHS}, lr={LR}, batch_size={BATCH_SIZE}, loss=nn.MSELoss())")
+    steps = got["steps"].values
+    if len(steps) == 0:
+        raise CheckFailed(f"{what} never called the loss it was given on a minibatch; "
+                          "compute l = loss(net(X), y) for each minibatch")
+    if len(steps) != NUM_EPOCHS * STEPS_PER_EPOCH:
+        raise CheckFailed(f"{what} computed the loss on {len(steps)} minibatches; expected "
+                          f"{NUM_EPOCHS} epochs × {STEPS_PER_EPOCH} batches = "
+                          f"{NUM_EPOCHS * STEPS_PER_EPOCH} (load_array(..., batch_size, is_train=True))")
+    ref = torch.stack([_epoch_means(w["steps"].values) for w in want])
+    lo, hi = ref.min(0).values * 0.5 - tol.atol, ref.max(0).values * 2.0 + tol.atol
+    for epoch, (v, a, b) in enumerate(zip(_epoch_means(steps).tolist(), lo.tolist(), hi.tolist()), 1):
+        if not (a <= v <= b):
+            err = CheckFailed(f"{what}: the mean minibatch loss in epoch {epoch} is {v:.3g}; the "
+                              f"reference's runs from {len(want)} seeds give {ref[:, epoch - 1].min():.3g}–"
+                              f"{ref[:, epoch - 1].max():.3g} (accepted {max(a, 0):.3g}–{b:.3g}); check "
+                              "the order zero_grad, backward, step and the learning rate")
+            err.detail = detail
+            raise err
+    return detail
+
+
+def _cmp_final_params(got, want, inputs, tol):
+    if got["w"] is None:
+        raise CheckFailed(f"train_concise returned a {got['returned']}; expected the trained net, "
+                          "an nn.Module containing an nn.Linear layer")
+    for key in ("w", "b"):
+        ref = torch.stack([w[key].values.double() for w in want])
+        mine = got[key]
+        if not isinstance(mine, WireTensor) or mine.shape != tuple(ref.shape[1:]):
+            raise CheckFailed(f"after train_concise, the linear layer's {key} is {describe(mine)}; "
+                              f"expected {tuple(ref.shape[1:])} values")
+        lo, hi = ref.min(0).values - 5e-3, ref.max(0).values + 5e-3
+        v = mine.values.double()
+        if not torch.isfinite(v).all() or (v < lo).any() or (v > hi).any():
+            raise CheckFailed(f"after train_concise, {key} = {[round(x, 4) for x in v.tolist()]}; the "
+                              f"reference's runs end within {[round(x, 4) for x in lo.tolist()]}–"
+                              f"{[round(x, 4) for x in hi.tolist()]} (true value "
+                              f"{list(TRUE_W) if key == 'w' else TRUE_B})")
+
+
+# -- get_w_b_grads -----------------------------------------------------------------------
+def _grads_inputs(gen):
+    return {"cases": [
+        {"X": randn(gen, 8, 2), "y": randn(gen, 8, 1), "W": randn(gen, 1, 2), "b": randn(gen, 1)},
+        {"X": randn(gen, 6, 5), "y": randn(gen, 6, 1), "W": randn(gen, 1, 5), "b": randn(gen, 1)},
+    ]}
+
+
+def _grads(ns, inputs, ctx):
+    out = []
+    for c in inputs["cases"]:
+        net = nn.Sequential(nn.Linear(c["W"].shape[1], 1)).to(ctx.device)
+        with torch.no_grad():
+            net[0].weight.copy_(c["W"])
+            net[0].bias.copy_(c["b"])
+        nn.MSELoss()(net(c["X"].to(ctx.device)), c["y"].to(ctx.device)).backward()
+        result = call(ctx, ns, "get_w_b_grads", net)
+        out.append(tuple(result) if isinstance(result, (tuple, list)) else result)
+    return {"results": out}
+
+
+def _cmp_grads(got, want, inputs, tol):
+    for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        d = case["W"].shape[1]
+        what = (f"get_w_b_grads(nn.Sequential(nn.Linear({d}, 1))) after "
+                f"nn.MSELoss()(net(X ({len(case['X'])}, {d})), y).backward()")
+        if not isinstance(g, tuple) or len(g) != 2:
+            raise CheckFailed(f"{what} returned {describe(g)}; expected a pair (weight grad, bias grad)")
+        for name, mine, ref, param in (("weight", g[0], w[0], case["W"]), ("bias", g[1], w[1], case["b"])):
+            if isinstance(mine, WireTensor) and mine.shape == ref.shape and \
+                    torch.allclose(mine.values, param.reshape(ref.shape)):
+                raise CheckFailed(f"{what} returned the {name} itself; return its gradient, "
+                                  f"net[0].{name}.grad")
+            expect_tensor(mine, ref, f"{what}: the {name}'s gradient", tol)
+
+
+EXERCISES = [
+    Exercise("load_array", (
+        Check("in_order", 1, "with is_train=False, batches of batch_size in the stored order",
+              make_inputs=_load_inputs, probe=_load_ordered, compare=_cmp_load_ordered, tolerance="exact"),
+        Check("shuffled", 1, "with is_train=True, every example once per epoch, paired and shuffled",
+              make_inputs=_load_inputs, probe=_load_shuffled, compare=_cmp_load_shuffled),
+        Check("global_rng", 2, "a DataLoader that reshuffles every epoch from the global torch RNG",
+              make_inputs=_load_rng_inputs, probe=_load_rng, compare=_cmp_load_rng),
+    )),
+    Exercise("huber_loss", (
+        Check("values", 1.5, "the elementwise Huber loss for several shapes, deltas and dtypes",
+              make_inputs=_huber_inputs, probe=_huber_values, compare=_cmp_huber_values),
+        Check("flat_labels", 0.5, "y of shape (n,) is reshaped to y_hat's (n, 1), not broadcast to (n, n)",
+              make_inputs=_huber_inputs, probe=_huber_flat, compare=_cmp_huber_flat),
+        Check("gradient", 1, "its gradient is r inside the band and delta·sign(r) outside",
+              kind="gradient", tolerance="grad",
+              make_inputs=_huber_inputs, probe=_huber_grad, compare=_cmp_huber_grad),
+        Check("no_library_huber", 1, "written without PyTorch's Huber or smooth-L1 losses", kind="policy",
+              rule=forbid_attributes("huber_loss", "smooth_l1_loss", "HuberLoss", "SmoothL1Loss")),
+    )),
+    Exercise("train_concise", (
+        Check("trajectory", 2, "the minibatch losses follow the reference's training",
+              kind="training", make_inputs=_train_inputs, probe=_train, compare=_cmp_trajectory,
+              tolerance="trajectory", timeout=60, reference_variants=5),
+        Check("final_parameters", 2, "the learned weight and bias match the reference's",
+              kind="training", make_inputs=_train_inputs, probe=_train, compare=_cmp_final_params,
+              tolerance="trajectory", timeout=60, reference_variants=5),
+    ), functions=("train_concise", "load_array")),
+    Exercise("get_w_b_grads", (
+        Check("values", 2, "the weight's and the bias's gradients of net[0], in their shapes",
+              kind="gradient", tolerance="grad",
+              make_inputs=_grads_inputs, probe=_grads, compare=_cmp_grads),
+    )),
+]

@@ -1,0 +1,359 @@
+"""Checks for chapter 07, softmax regression: one-hot, softmax, entropy and cross-entropy."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from autograder.checks.common import call, randn
+from autograder.compare import describe, expect_tensor
+from autograder.policy import forbid_attributes
+from autograder.spec import Check, CheckFailed, Exercise
+from autograder.wire import WireTensor
+
+CHAPTER = "07_softmax_regression"
+SOFTMAX_NAMES = ("softmax", "log_softmax", "logsumexp", "Softmax", "LogSoftmax")
+# Logits that overflow (exp(1000) = inf) and underflow (exp(-1000) = 0) a naive softmax.
+BIG_LOGITS = [[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1001.0], [1000.0, 1000.0, 999.0]]
+BIG_LABELS = [1, 2, 0]
+
+
+def _shape(t) -> tuple:
+    return tuple(t.shape)
+
+
+def _with_hint(got, want, what, tol, hints):
+    """``expect_tensor``; on failure, add the first hint whose wrong answer ``got`` matches.
+
+    ``hints`` maps an explanation to a function of the reference values returning the
+    value a particular mistake produces.
+    """
+    try:
+        expect_tensor(got, want, what, tol)
+    except CheckFailed as e:
+        if isinstance(got, WireTensor) and got.shape == want.shape and want.values.is_floating_point():
+            g, w = got.values.double(), want.values.double()
+            for text, wrong in hints.items():
+                value = wrong(w)
+                if value is not None and torch.isfinite(g).all() and \
+                        torch.allclose(g, value, rtol=1e-4, atol=1e-5):
+                    raise CheckFailed(f"{e} — {text}") from None
+        raise
+
+
+def _grad_of(ns, ctx, name, X, *rest, weights=None):
+    """The gradient of (name(X, *rest) * weights).sum() with respect to X, or None."""
+    X = X.clone().to(ctx.device).requires_grad_()
+    out = call(ctx, ns, name, X, *(r.to(ctx.device) if isinstance(r, torch.Tensor) else r for r in rest))
+    w = weights if weights is not None else torch.ones(out.shape)
+    (out * w.to(out.device, out.dtype)).sum().backward()
+    return X.grad
+
+
+def _no_grad_message(what):
+    return (f"{what}: no gradient reached the input; compute the result from it with tensor "
+            "operations (no .item(), .detach(), .numpy() or in-place writes into a fresh tensor)")
+
+
+# -- one_hot ----------------------------------------------------------------------------
+def _one_hot_inputs(gen):
+    return {"cases": [
+        {"y": torch.randint(0, 4, (6,), generator=gen), "q": 4},
+        {"y": torch.randint(0, 10, (25,), generator=gen), "q": 10},
+        {"y": torch.tensor([0, 1, 1]), "q": 5},
+        {"y": torch.tensor([2]), "q": 3},
+    ]}
+
+
+def _one_hot_values(ns, inputs, ctx):
+    return {"results": [call(ctx, ns, "one_hot", c["y"].to(ctx.device), c["q"]) for c in inputs["cases"]]}
+
+
+def _cmp_one_hot(got, want, inputs, tol):
+    for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        what = f"one_hot(y of shape {_shape(case['y'])} with labels {case['y'][:5].tolist()}, num_classes={case['q']})"
+        if isinstance(g, WireTensor) and len(g.shape) == 2 and g.shape[0] == w.shape[0] and g.shape[1] != w.shape[1]:
+            raise CheckFailed(f"{what} returned shape {g.shape}; expected {w.shape} — use "
+                              "num_classes columns, not the largest label + 1")
+        expect_tensor(g, w, what, tol)
+
+
+# -- softmax ------------------------------------------------------------------------------
+def _softmax_inputs(gen):
+    return {"cases": [randn(gen, 2, 5), 3 * randn(gen, 7, 3), randn(gen, 4, 10, dtype=torch.float64),
+                      randn(gen, 1, 4)],
+            "weights": randn(gen, 7, 3)}
+
+
+def _softmax_values(ns, inputs, ctx):
+    return {"results": [call(ctx, ns, "softmax", X.to(ctx.device)) for X in inputs["cases"]]}
+
+
+def _softmax_hints(X):
+    X = X.double()
+    return {"it normalises over dim 0 (each column sums to 1); each row must sum to 1":
+            lambda w: torch.exp(X) / torch.exp(X).sum(0, keepdim=True)}
+
+
+def _cmp_softmax_values(got, want, inputs, tol):
+    for X, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        what = f"softmax(X of shape {_shape(X)}) [{str(X.dtype)[6:]}]"
+        _with_hint(g, w, what, tol, _softmax_hints(X))
+
+
+def _softmax_big(ns, inputs, ctx):
+    return {"result": call(ctx, ns, "softmax", torch.tensor(BIG_LOGITS).to(ctx.device))}
+
+
+def _cmp_stable(name):
+    def compare(got, want, inputs, tol):
+        what = f"{name}(logits {BIG_LOGITS}" + (f", y {BIG_LABELS})" if name != "softmax" else ")")
+        result = got["result"]
+        if isinstance(result, WireTensor) and result.values.is_floating_point() and \
+                not torch.isfinite(result.values).all():
+            raise CheckFailed(f"{what} returned {result.values.tolist()}: exp overflows to inf for "
+                              "logits near 1000 and underflows to 0 near -1000; subtract each row's "
+                              "max before exp" + (" and never take the log of a probability"
+                                                   if name == "cross_entropy_from_logits" else ""))
+        expect_tensor(result, want["result"], what, tol)
+    return compare
+
+
+def _softmax_grad(ns, inputs, ctx):
+    return {"grad": _grad_of(ns, ctx, "softmax", inputs["cases"][1], weights=inputs["weights"])}
+
+
+def _cmp_grad(what):
+    def compare(got, want, inputs, tol):
+        if not isinstance(got["grad"], WireTensor):
+            raise CheckFailed(_no_grad_message(what))
+        expect_tensor(got["grad"], want["grad"], what, tol)
+    return compare
+
+
+# -- entropy --------------------------------------------------------------------------------
+def _dist(gen, *shape, dtype=torch.float32):
+    return torch.softmax(2 * randn(gen, *shape, dtype=dtype), -1)
+
+
+def _entropy_inputs(gen):
+    return {"cases": [_dist(gen, 5), _dist(gen, 4, 6), _dist(gen, 3, 8, dtype=torch.float64)]}
+
+
+def _entropy_values(ns, inputs, ctx):
+    return {"results": [call(ctx, ns, "entropy", p.to(ctx.device)) for p in inputs["cases"]]}
+
+
+_ENTROPY_HINTS = {
+    "it is in bits (log2); use the natural logarithm for nats": lambda w: w / math.log(2),
+    "the sign is flipped: entropy is -Σ p log p": lambda w: -w,
+}
+
+
+def _cmp_entropy(got, want, inputs, tol):
+    for p, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        what = f"entropy(p of shape {_shape(p)}) [{str(p.dtype)[6:]}]"
+        if isinstance(g, WireTensor) and g.shape != w.shape and g.shape == ():
+            raise CheckFailed(f"{what} returned a single number; expected shape {w.shape} — sum "
+                              "over the last dimension only (.sum(-1))")
+        _with_hint(g, w, what, tol, _ENTROPY_HINTS)
+
+
+ZERO_DISTS = [[0.5, 0.5, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25], [0.0, 0.2, 0.0, 0.8]]
+
+
+def _entropy_zeros(ns, inputs, ctx):
+    return {"result": call(ctx, ns, "entropy", torch.tensor(ZERO_DISTS).to(ctx.device))}
+
+
+def _cmp_entropy_zeros(got, want, inputs, tol):
+    what = f"entropy(p = {ZERO_DISTS})"
+    result = got["result"]
+    if isinstance(result, WireTensor) and result.values.is_floating_point() and \
+            not torch.isfinite(result.values).all():
+        raise CheckFailed(f"{what} returned {result.values.tolist()}: p * log(p) is 0 * -inf = nan "
+                          "where p = 0; count those terms as 0 (torch.where or torch.special.xlogy)")
+    expect_tensor(result, want["result"], what, tol)
+
+
+# -- cross_entropy ----------------------------------------------------------------------------
+def _ce_inputs(gen):
+    cases = []
+    for n, q, dtype in ((6, 3, torch.float32), (4, 10, torch.float64), (1, 5, torch.float32)):
+        cases.append({"y_hat": _dist(gen, n, q, dtype=dtype), "y": torch.randint(0, q, (n,), generator=gen)})
+    return {"cases": cases}
+
+
+def _ce_values(ns, inputs, ctx):
+    return {"results": [call(ctx, ns, "cross_entropy", c["y_hat"].to(ctx.device), c["y"].to(ctx.device))
+                        for c in inputs["cases"]]}
+
+
+def _cmp_ce_values(got, want, inputs, tol):
+    for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        n, q = case["y_hat"].shape
+        what = f"cross_entropy(y_hat of shape ({n}, {q}), y of shape ({n},)) [{str(case['y_hat'].dtype)[6:]}]"
+        if isinstance(g, WireTensor) and g.shape == () and n > 1:
+            raise CheckFailed(f"{what} returned a single number; expected shape {w.shape} — return "
+                              "the loss of each example, without averaging over the batch")
+        if isinstance(g, WireTensor) and g.shape == (n, q):
+            raise CheckFailed(f"{what} returned shape {g.shape}; expected {w.shape} — pick each "
+                              "row's entry at its label (y_hat[range(n), y]) rather than taking the "
+                              "log of the whole matrix")
+        _with_hint(g, w, what, tol, {
+            f"it averages over the {q} classes; the loss is the sum (one term: the true class's)":
+                lambda w, q=q: w / q,
+            "the sign is flipped: the loss is -log of the true class's probability": lambda w: -w,
+        })
+
+
+ZERO_PROBS = [[0.0, 1.0, 0.0], [0.25, 0.0, 0.75], [0.0, 0.0, 1.0]]
+ZERO_LABELS = [1, 2, 2]
+
+
+def _ce_zeros(ns, inputs, ctx):
+    return {"result": call(ctx, ns, "cross_entropy", torch.tensor(ZERO_PROBS).to(ctx.device),
+                           torch.tensor(ZERO_LABELS).to(ctx.device))}
+
+
+def _cmp_ce_zeros(got, want, inputs, tol):
+    what = f"cross_entropy(y_hat = {ZERO_PROBS}, y = {ZERO_LABELS})"
+    result = got["result"]
+    if isinstance(result, WireTensor) and result.values.is_floating_point() and \
+            not torch.isfinite(result.values).all():
+        raise CheckFailed(f"{what} returned {result.values.tolist()}: multiplying log(y_hat) by a "
+                          "one-hot matrix computes 0 * log 0 = nan for the other classes; pick the "
+                          "true class's probability with y_hat[range(n), y] instead")
+    expect_tensor(result, want["result"], what, tol)
+
+
+# -- cross_entropy_from_logits -----------------------------------------------------------------
+def _logits_inputs(gen):
+    cases = []
+    for n, q, scale, dtype in ((6, 3, 1.0, torch.float32), (5, 10, 4.0, torch.float64),
+                               (8, 4, 20.0, torch.float32)):
+        cases.append({"O": scale * randn(gen, n, q, dtype=dtype), "y": torch.randint(0, q, (n,), generator=gen)})
+    return {"cases": cases, "weights": randn(gen, 6)}
+
+
+def _cefl_values(ns, inputs, ctx):
+    return {"results": [call(ctx, ns, "cross_entropy_from_logits", c["O"].to(ctx.device), c["y"].to(ctx.device))
+                        for c in inputs["cases"]]}
+
+
+def _cmp_cefl_values(got, want, inputs, tol):
+    for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        n, q = case["O"].shape
+        what = (f"cross_entropy_from_logits(O of shape ({n}, {q}) with logits up to "
+                f"{case['O'].abs().max():.0f}, y of shape ({n},)) [{str(case['O'].dtype)[6:]}]")
+        if isinstance(g, WireTensor) and g.shape == () and n > 1:
+            raise CheckFailed(f"{what} returned a single number; expected shape {w.shape} — return "
+                              "the loss of each example, without averaging over the batch")
+        _with_hint(g, w, what, tol, {
+            f"it averages over the {q} classes; the loss is logsumexp(o) - o_y": lambda w, q=q: w / q,
+            "the sign is flipped: the loss is logsumexp(o) - o_y": lambda w: -w,
+        })
+
+
+def _cefl_big(ns, inputs, ctx):
+    return {"result": call(ctx, ns, "cross_entropy_from_logits", torch.tensor(BIG_LOGITS).to(ctx.device),
+                           torch.tensor(BIG_LABELS).to(ctx.device))}
+
+
+def _cefl_grad(ns, inputs, ctx):
+    c = inputs["cases"][0]
+    return {"grad": _grad_of(ns, ctx, "cross_entropy_from_logits", c["O"], c["y"], weights=inputs["weights"])}
+
+
+# -- softmax_ce_grad --------------------------------------------------------------------------
+def _grad_inputs(gen):
+    cases = []
+    for n, q, scale, dtype in ((6, 3, 1.0, torch.float64), (5, 10, 3.0, torch.float64),
+                               (8, 4, 1.0, torch.float32), (1, 5, 2.0, torch.float64)):
+        cases.append({"O": scale * randn(gen, n, q, dtype=dtype), "y": torch.randint(0, q, (n,), generator=gen)})
+    return {"cases": cases}
+
+
+def _sceg_values(ns, inputs, ctx):
+    return {"results": [call(ctx, ns, "softmax_ce_grad", c["O"].to(ctx.device), c["y"].to(ctx.device))
+                        for c in inputs["cases"]]}
+
+
+def _autograd(O, y):
+    """What autograd says: the gradient of the mean cross-entropy F.cross_entropy(O, y)."""
+    O = O.detach().clone().double().requires_grad_()
+    torch.nn.functional.cross_entropy(O, y).backward()
+    return O.grad
+
+
+def _cmp_sceg_values(got, want, inputs, tol):
+    for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        n, q = case["O"].shape
+        what = f"softmax_ce_grad(O of shape ({n}, {q}), y of shape ({n},)) [{str(case['O'].dtype)[6:]}]"
+        auto = _autograd(case["O"], case["y"]).to(w.dtype)
+        auto_wire = WireTensor(auto, w.device, "Tensor", False)
+        _with_hint(g, auto_wire, what + ", compared with autograd's gradient of F.cross_entropy(O, y)", tol, {
+            f"it is n = {n} times too large: the loss is the mean over the batch, divide by n":
+                (lambda w, n=n: w * n) if n > 1 else (lambda w: None),
+            "the sign is flipped: the gradient is softmax(O) - one_hot(y)": lambda w: -w,
+        })
+
+
+def _sceg_big(ns, inputs, ctx):
+    return {"result": call(ctx, ns, "softmax_ce_grad", torch.tensor(BIG_LOGITS).to(ctx.device),
+                           torch.tensor(BIG_LABELS).to(ctx.device))}
+
+
+EXERCISES = [
+    Exercise("one_hot", (
+        Check("values", 2, "float32 one-hot rows of shape (n, num_classes) on y's device",
+              make_inputs=_one_hot_inputs, probe=_one_hot_values, compare=_cmp_one_hot, tolerance="exact"),
+        Check("no_library_one_hot", 1, "written without F.one_hot", kind="policy",
+              rule=forbid_attributes("one_hot")),
+    )),
+    Exercise("softmax", (
+        Check("values", 1.5, "the softmax of each row, in X's shape and dtype",
+              make_inputs=_softmax_inputs, probe=_softmax_values, compare=_cmp_softmax_values),
+        Check("stable", 1.5, "finite and correct for logits of ±1000",
+              make_inputs=_softmax_inputs, probe=_softmax_big, compare=_cmp_stable("softmax")),
+        Check("gradient", 1, "gradients flow through it as through the reference", kind="gradient",
+              tolerance="grad", make_inputs=_softmax_inputs, probe=_softmax_grad,
+              compare=_cmp_grad("the gradient of (softmax(X) * weights).sum() with respect to X (7, 3)")),
+        Check("no_library_softmax", 1, "written without PyTorch's softmax, log_softmax or logsumexp",
+              kind="policy", rule=forbid_attributes(*SOFTMAX_NAMES)),
+    )),
+    Exercise("entropy", (
+        Check("values", 2, "the entropy in nats along the last dimension",
+              make_inputs=_entropy_inputs, probe=_entropy_values, compare=_cmp_entropy),
+        Check("zero_probabilities", 1, "finite and exact when some probabilities are 0",
+              make_inputs=_entropy_inputs, probe=_entropy_zeros, compare=_cmp_entropy_zeros),
+    )),
+    Exercise("cross_entropy", (
+        Check("values", 2, "-log of the true class's probability, one loss per example",
+              make_inputs=_ce_inputs, probe=_ce_values, compare=_cmp_ce_values),
+        Check("zero_probabilities", 1, "finite when the other classes have probability 0",
+              make_inputs=_ce_inputs, probe=_ce_zeros, compare=_cmp_ce_zeros),
+    )),
+    Exercise("cross_entropy_from_logits", (
+        Check("values", 1.5, "logsumexp(o) - o_y for each example, in O's dtype",
+              make_inputs=_logits_inputs, probe=_cefl_values, compare=_cmp_cefl_values),
+        Check("stable", 1.5, "finite and correct for logits of ±1000",
+              make_inputs=_logits_inputs, probe=_cefl_big, compare=_cmp_stable("cross_entropy_from_logits")),
+        Check("gradient", 1, "gradients flow through it as through the reference", kind="gradient",
+              tolerance="grad", make_inputs=_logits_inputs, probe=_cefl_grad,
+              compare=_cmp_grad("the gradient of (cross_entropy_from_logits(O, y) * weights).sum() "
+                                "with respect to O (6, 3)")),
+        Check("no_library_cross_entropy", 1, "written without PyTorch's softmax, logsumexp or "
+              "cross-entropy", kind="policy",
+              rule=forbid_attributes(*SOFTMAX_NAMES, "cross_entropy", "CrossEntropyLoss")),
+    )),
+    Exercise("softmax_ce_grad", (
+        Check("autograd", 2, "equals autograd's gradient of the mean cross-entropy",
+              kind="gradient", tolerance="grad",
+              make_inputs=_grad_inputs, probe=_sceg_values, compare=_cmp_sceg_values),
+        Check("stable", 1, "finite and correct for logits of ±1000",
+              make_inputs=_grad_inputs, probe=_sceg_big, compare=_cmp_stable("softmax_ce_grad")),
+        Check("no_autograd", 1, "computed from the formula, not by autograd", kind="policy",
+              rule=forbid_attributes("backward", "grad", "autograd", "jacobian", "vjp")),
+    )),
+]
