@@ -5,7 +5,8 @@
 #   ./run.sh test [ARGS]       run the test suite (ARGS go to pytest)
 #   ./run.sh release [CH|all]  regenerate chapters/ from solutions/
 #   ./run.sh setup             only the set-up: .venv, pinned packages, Fashion-MNIST
-#   ./run.sh grade ARGS        python -m autograder ARGS (e.g. grade submitted --chapter all)
+#   ./run.sh grade ARGS        grade a class: python -m autograder grade ARGS
+#   ./run.sh check NOTEBOOK    a notebook's self-checks as a table
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
@@ -45,6 +46,7 @@ case "$cmd" in
   book)    setup; "$VENV/bin/jupyter-book" build . -W --keep-going "$@" ;;
   test)    setup; "$VENV/bin/pytest" "$@" ;;
   release) setup; "$PY" -m course.release "${@:-all}" ;;
-  grade)   setup; "$PY" -m autograder "$@" ;;
-  *) sed -n '2,9p' "$0"; exit 2 ;;
+  grade)   setup; "$PY" -m autograder grade "$@" ;;
+  check)   setup; "$PY" -m autograder check "$@" ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
 esac

@@ -133,7 +133,8 @@ class Grader:
                 yield check, runner.ProbeJob(
                     index=self._index(exercise, check), module=self.chapter.checks_module,
                     exercise=exercise.name, check=check.name, seed=self.probe_seed(exercise, check),
-                    inputs=self._inputs[exercise.name, check.name], timeout=check.timeout)
+                    inputs=self._inputs[exercise.name, check.name],
+                    timeout=min(check.timeout, self.limits.check_seconds or check.timeout))
 
     def _index(self, exercise: Exercise, check: Check) -> int:
         return list(self._inputs).index((exercise.name, check.name))

@@ -30,6 +30,7 @@ class Limits:
     memory_mb: int = 4096  # resident memory of the child
     cpu_seconds: int = 900  # CPU time of one child process
     output_kb: int = 1024  # what student code may print, kept to this size
+    check_seconds: float | None = None  # caps every check's own time limit when set
 
     def describe(self) -> str:
         return (f"{self.memory_mb} MB memory, {self.cpu_seconds} s CPU, "

@@ -169,7 +169,12 @@ def _cmp_nll_grad(got, want, inputs, tol):
         if not isinstance(got[key], WireTensor):
             raise CheckFailed(f"{what}: no gradient reached {name}; compute the result from "
                               f"{name} with torch operations (torch.log, not math.log)")
-        expect_tensor(got[key], want[key], f"{what}: the gradient with respect to {name}", tol)
+        try:
+            expect_tensor(got[key], want[key], f"{what}: the gradient with respect to {name}", tol)
+        except CheckFailed as e:
+            hint = (" — take log(σ) with torch.log on the tensor: math.log turns it into a plain "
+                    "number, and autograd never sees that term") if name == "sigma" else ""
+            raise CheckFailed(str(e) + hint) from None
 
 
 # -- mle_sigma -------------------------------------------------------------------------

@@ -114,7 +114,9 @@ def _cmp_stable(name):
             raise CheckFailed(f"{what} returned {result.values.tolist()}: exp overflows to inf for "
                               "logits near 1000 and underflows to 0 near -1000; subtract each row's "
                               "max before exp" + (" and never take the log of a probability"
-                                                   if name == "cross_entropy_from_logits" else ""))
+                                                   if name == "cross_entropy_from_logits" else "")
+                              + (" (it calls your softmax? make that one stable)"
+                                 if name == "softmax_ce_grad" else ""))
         expect_tensor(result, want["result"], what, tol)
     return compare
 
