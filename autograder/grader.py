@@ -211,7 +211,7 @@ class Grader:
             if found:
                 name, line, what, text = found[0]
                 msg = (f"{check.description}: line {line} of the cell `{name}` uses `{what}` "
-                       f"(`{text}`); this exercise re-implements it, so write it without")
+                       f"(`{text}`), which this exercise does not allow")
                 out.append(CheckResult(exercise.name, check.name, check.kind, 0.0, check.points, "failed", msg))
             elif not working:
                 out.append(CheckResult(exercise.name, check.name, check.kind, 0.0, check.points, "failed",

@@ -1,6 +1,6 @@
 """Authoring helpers: build a solutions notebook with the course's cell conventions.
 
-Conventions (checked by tests/test_conventions.py):
+Conventions (checked by tests/test_release.py):
 
 * ``setup(src)`` — the chapter's imports; locked, tagged ``setup``; the grader runs it.
 * ``exercise(name, src)`` — one graded function: a solution cell, ``grade_id`` = ``name``;
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
+from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -89,4 +90,5 @@ def write(path, cells, title: str | None = None) -> None:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.metadata["language_info"] = {"name": "python"}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
