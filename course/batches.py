@@ -1,0 +1,75 @@
+"""Minibatches from a data set held in memory as one tensor (chapters 08 and 09).
+
+Chapter 08 measures why: torchvision's ``DataLoader`` turns every image into a PIL image
+and back into a tensor, one at a time, while a tensor in memory gives a whole minibatch in
+one indexing operation. The images stay ``uint8`` (47 MB for Fashion-MNIST's training set,
+a quarter of float32); each batch is converted to float32 in ``[0, 1]`` as it is read,
+exactly as ``transforms.ToTensor`` would.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from course.data import load_fashion_mnist_uint8
+
+
+def to_float_images(images: torch.Tensor) -> torch.Tensor:
+    """``uint8`` images ``(n, 28, 28)`` → float32 ``(n, 1, 28, 28)`` in ``[0, 1]``, as ToTensor does."""
+    X = images.to(torch.float32).div_(255) if images.dtype == torch.uint8 else images.float()
+    return X.unsqueeze(1) if X.dim() == 3 else X
+
+
+class TensorBatches:
+    """Minibatches ``(X, y)`` of a data set held in memory; iterate once per epoch.
+
+    Each iteration is one epoch: a fresh permutation (when ``shuffle``), then consecutive
+    slices of ``batch_size`` (the last one smaller). Like a ``DataLoader``, it can be
+    iterated again for the next epoch, and ``len()`` is the number of batches.
+
+    Args:
+        images: ``(n, 28, 28)`` uint8 images (or float images of any shape).
+        labels: ``(n,)`` int64 labels.
+        batch_size: examples per minibatch.
+        shuffle: draw a new order each epoch (training) or keep the stored order (testing).
+        generator: the ``torch.Generator`` the orders are drawn from (None: torch's global one).
+        device: where the images live and the batches are made.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                 shuffle: bool = False, generator: torch.Generator | None = None,
+                 device: str | torch.device = "cpu"):
+        self.images, self.labels = images.to(device), labels.to(device)
+        self.batch_size, self.shuffle, self.generator = batch_size, shuffle, generator
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        order = torch.randperm(n, generator=self.generator).to(self.labels.device) if self.shuffle else None
+        for i in range(0, n, self.batch_size):
+            idx = order[i: i + self.batch_size] if self.shuffle else slice(i, i + self.batch_size)
+            yield to_float_images(self.images[idx]), self.labels[idx]
+
+
+def load_data_fashion_mnist(batch_size: int, limit: int | None = None,
+                            generator: torch.Generator | None = None,
+                            device: str | torch.device = "cpu") -> tuple[TensorBatches, TensorBatches]:
+    """Fashion-MNIST's training and test sets as in-memory minibatches ``(train_iter, test_iter)``.
+
+    Args:
+        batch_size: examples per minibatch.
+        limit: keep only the first ``limit`` examples of each split (fast mode).
+        generator: the generator the training set's shuffles are drawn from.
+        device: where the images are kept and the batches made.
+    """
+    splits = []
+    for train in (True, False):
+        images, labels = load_fashion_mnist_uint8(train=train)
+        if limit is not None:
+            images, labels = images[:limit], labels[:limit]
+        splits.append(TensorBatches(images, labels, batch_size, shuffle=train,
+                                    generator=generator, device=device))
+    return splits[0], splits[1]
