@@ -1,20 +1,28 @@
 """Grading a class: every submission of one or more chapters, in parallel, then the reports.
 
 Layout (nbgrader's): ``SUBMITTED/<student_id>/<chapter>/<chapter>.ipynb``.
+
+Resumable and idempotent: each finished submission's result is written at once, atomically,
+to ``OUT/.results/<chapter>/<student>.json`` with a key (the notebook's hash and the
+grader's fingerprint). A re-run reuses every result whose key still matches, unless
+``force``; an interrupted run loses nothing already graded.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import queue
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import report
+from autograder import report, sandbox
 from autograder.chapter import graded_chapters, load_chapter
 from autograder.grader import Grader, SubmissionResult
-from autograder.runner import Limits
+from autograder.runner import Limits, Worker
 
 
 @dataclass(frozen=True)
@@ -50,25 +58,79 @@ def chapters_in(submitted: Path) -> list[str]:
     return [c for c in graded_chapters() if c in present]
 
 
+def _key(sub: Submission, fingerprint: str) -> str:
+    try:
+        data = sub.path.read_bytes()
+    except OSError:
+        data = b""
+    return hashlib.sha256(data + fingerprint.encode()).hexdigest()
+
+
+def _stored(out: Path, sub: Submission) -> Path:
+    return out / ".results" / sub.chapter / f"{sub.student_id}.json"
+
+
+def _load_stored(out: Path, sub: Submission, key: str) -> SubmissionResult | None:
+    try:
+        data = json.loads(_stored(out, sub).read_text())
+        return SubmissionResult.from_json(data["result"]) if data.get("key") == key else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def grade_all(submitted: Path, chapters: list[str], out: Path, device: str = "cpu",
               jobs: int | None = None, seed: int | None = None, limits: Limits = Limits(),
-              progress: bool = True) -> list[SubmissionResult]:
-    """Grade every submission; write the reports into ``out``; return the results."""
+              progress: bool = True, force: bool = False) -> list[SubmissionResult]:
+    """Grade every submission (reusing unchanged results unless ``force``); write the reports."""
+    jobs = jobs or os.cpu_count() or 1
     graders = {c: Grader(load_chapter(c), device=device, limits=limits,
                          **({"seed": seed} if seed is not None else {})) for c in chapters}
+    fingerprints = {c: g.fingerprint() for c, g in graders.items()}
     subs = find_submissions(submitted, chapters)
-    results: list[SubmissionResult] = []
+    keys = {s: _key(s, fingerprints[s.chapter]) for s in subs}
+    results = {s: r for s in subs if not force and (r := _load_stored(out, s, keys[s]))}
+    todo = [s for s in subs if s not in results]
     start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        futures = [pool.submit(graders[s.chapter].grade, s.path, s.student_id) for s in subs]
-        for done, fut in enumerate(as_completed(futures), 1):
-            results.append(fut.result())
-            if progress:
-                _bar(done, len(subs), time.monotonic() - start)
+    if todo:
+        results.update(_grade_parallel(todo, graders, keys, out, device, min(jobs, len(todo)), progress, start))
     run = {"device": device, "seed": next(iter(graders.values())).seed if graders else seed,
-           "chapters": chapters, "jobs": jobs or os.cpu_count(),
-           "limits": limits.__dict__, "seconds": round(time.monotonic() - start, 2)}
-    report.write_all(out, results, run)
+           "chapters": chapters, "jobs": jobs, "limits": limits.__dict__,
+           "sandbox": sandbox.describe(), "graded": len(todo), "reused": len(subs) - len(todo),
+           "seconds": round(time.monotonic() - start, 2)}
+    ordered = [results[s] for s in subs]
+    report.write_all(out, ordered, run)
+    return ordered
+
+
+def _grade_parallel(todo: list[Submission], graders: dict, keys: dict, out: Path, device: str,
+                    jobs: int, progress: bool, start: float) -> dict:
+    """Grade ``todo`` with ``jobs`` warm workers; store each result as soon as it is done."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        workers = list(pool.map(lambda _: Worker(device, gpu_fraction=0.9 / jobs), range(jobs)))
+    free: queue.Queue = queue.Queue()
+    for w in workers:
+        free.put(w)
+
+    def grade_one(sub: Submission) -> SubmissionResult:
+        worker = free.get()
+        try:
+            result = graders[sub.chapter].grade(sub.path, sub.student_id, worker=worker)
+        finally:
+            free.put(worker)
+        report.atomic_write(_stored(out, sub), json.dumps({"key": keys[sub], "result": result.to_json()}))
+        return result
+
+    results = {}
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(grade_one, s): s for s in todo}
+            for done, fut in enumerate(as_completed(futures), 1):
+                results[futures[fut]] = fut.result()
+                if progress:
+                    _bar(done, len(todo), time.monotonic() - start)
+    finally:
+        for w in workers:
+            w.close()
     return results
 
 

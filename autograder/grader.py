@@ -7,6 +7,7 @@ while the harness runs; comparison happens only here.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import threading
 import time
@@ -50,6 +51,14 @@ class SubmissionResult:
     def max_score(self) -> float:
         return sum(e.max_score for e in self.exercises)
 
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "exercises": [e.to_json() for e in self.exercises]}
+
+    @staticmethod
+    def from_json(data: dict) -> "SubmissionResult":
+        exercises = tuple(ExerciseResult.from_json(e) for e in data["exercises"])
+        return SubmissionResult(**{**data, "exercises": exercises})
+
 
 @dataclass
 class Grader:
@@ -64,6 +73,17 @@ class Grader:
         self._lock = threading.Lock()
         self._inputs = {(ex.name, c.name): self.inputs_for(ex, c)
                         for ex in self.chapter.exercises for c in ex.checks if c.probe}
+
+    def fingerprint(self) -> str:
+        """What a result depends on besides the notebook: the grader's code, the chapter's
+        solutions and release, the seed, the device and the limits."""
+        from autograder import paths
+        digest = hashlib.sha256(repr((self.seed, self.device, self.limits)).encode())
+        package = Path(__file__).resolve().parent
+        for path in sorted(package.rglob("*.py")) + [paths.solutions_notebook(self.chapter.slug),
+                                                    paths.release_notebook(self.chapter.slug)]:
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
 
     # -- inputs and references -------------------------------------------------------
     def inputs_for(self, exercise: Exercise, check: Check, variant: int = 0) -> dict:
@@ -92,7 +112,8 @@ class Grader:
         return wire.roundtrip(check.probe(ns, copy.deepcopy(inputs), ctx))
 
     # -- one submission --------------------------------------------------------------
-    def grade(self, path: str | Path, student_id: str) -> SubmissionResult:
+    def grade(self, path: str | Path, student_id: str,
+              worker: runner.Worker | None = None) -> SubmissionResult:
         """Grade one notebook; faults in it become messages and zeros, never exceptions."""
         start = time.monotonic()
         try:
@@ -104,7 +125,7 @@ class Grader:
             return self._unreadable(student_id, f"cannot read {Path(path).name}: {e.strerror}", start)
         program = notebooks.build_program(self.chapter.release(), student_nb)
         jobs = self._jobs(program)
-        report = runner.run(program.cells, list(jobs.values()), self.device, self.limits)
+        report = runner.run(program.cells, list(jobs.values()), self.device, self.limits, worker)
         results = tuple(self._exercise_result(ex, program, report) for ex in self.chapter.exercises)
         return SubmissionResult(student_id, self.chapter.slug, results, None,
                                 hashlib.sha256(raw).hexdigest(), time.monotonic() - start,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import linecache
 import os
 import random
 import sys
@@ -37,6 +38,8 @@ def main(job_dir: str) -> None:
         _progress(job_dir_path, {"event": "cell_done", "label": label, "error": error})
     loaded = dict(ns)
     device = torch.device(job["device"])
+    if device.type == "cuda":  # workers share one GPU: each job gets its share of memory
+        torch.cuda.set_per_process_memory_fraction(float(job.get("gpu_fraction", 1.0)))
     for item in job["checks"]:
         index = item["index"]
         _progress(job_dir_path, {"event": "check", "index": index})
@@ -65,8 +68,10 @@ def _isolate_stdio(job_dir: Path) -> None:
 
 
 def _run_cell(src: str, label: str, ns: dict) -> str | None:
+    filename = f"<cell {label}>"
+    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
     try:
-        exec(compile(src, f"<cell {label}>", "exec"), ns)
+        exec(compile(src, filename, "exec"), ns)
     except BaseException as e:  # noqa: BLE001  SystemExit and KeyboardInterrupt included
         return _describe_error(e)
     return None

@@ -1,25 +1,31 @@
-"""The parent's side of the harness: start the child, watch it, collect plain data.
+"""The parent's side of the harness: warm workers, watched jobs, plain data back.
 
-A child that hangs in a check is killed at that check's time limit and started again for
-the checks after it; one that dies is started again after the check (or the cell) it died
-in. So a hang or crash costs exactly what it stopped, and the batch goes on.
+A :class:`Worker` is one sandboxed process (sandbox.py) that has imported the framework
+and forks one process per job (worker.py), running as a user id of its own. This module
+writes each job's inputs, watches the job's progress file, its time and its memory, and
+kills it — every process of its user id — when it exceeds a limit. A job that hangs in a
+check is killed at that check's time limit and forked again for the checks after it; one
+that dies is forked again after the check (or the cell) it died in. So a hang or crash
+costs exactly what it stopped, and the batch goes on.
 """
 from __future__ import annotations
 
 import json
 import os
-import resource
+import secrets
+import select
+import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import wire
+from autograder import sandbox, wire
 
-POLL = 0.02  # seconds between looks at the child
+POLL = 0.02  # seconds between looks at a job
+UID_RANGE = (100_000, 2**30)  # jobs run as random user ids from this range
 
 
 @dataclass(frozen=True)
@@ -27,14 +33,20 @@ class Limits:
     """Resource limits for one submission's harness; named in every message that cites them."""
     cell_seconds: float = 30.0  # wall time to run one solution cell at load
     submission_seconds: float = 600.0  # wall time for all of a submission's checks
-    memory_mb: int = 4096  # resident memory of the child
-    cpu_seconds: int = 900  # CPU time of one child process
+    memory_mb: int = 4096  # resident memory of all the job's processes together
+    cpu_seconds: int = 900  # CPU time of one job process
+    processes: int = 256  # processes and threads of the job's user
     output_kb: int = 1024  # what student code may print, kept to this size
     check_seconds: float | None = None  # caps every check's own time limit when set
 
     def describe(self) -> str:
-        return (f"{self.memory_mb} MB memory, {self.cpu_seconds} s CPU, "
-                f"{self.submission_seconds:g} s per submission")
+        return (f"{self.memory_mb} MB memory, {self.cpu_seconds} s CPU, {self.processes} "
+                f"processes, {self.submission_seconds:g} s per submission")
+
+    def rlimits(self) -> dict[str, int]:
+        """The per-process limits the worker sets before running a job."""
+        return {"RLIMIT_CPU": self.cpu_seconds, "RLIMIT_CORE": 0,
+                "RLIMIT_NPROC": self.processes, "RLIMIT_FSIZE": 64 * 2**20}
 
 
 @dataclass
@@ -58,30 +70,130 @@ class HarnessReport:
     restarts: int = 0
 
 
+class WorkerError(RuntimeError):
+    """The worker process itself failed (not the student's job)."""
+
+
+class Worker:
+    """A warm, sandboxed harness process that runs one job at a time.
+
+    Args:
+        device: ``"cpu"`` or ``"cuda"`` (the sandbox then exposes the GPU devices).
+        gpu_fraction: share of the GPU's memory each job may take (``1 / workers``).
+    """
+
+    def __init__(self, device: str = "cpu", gpu_fraction: float = 1.0):
+        self.device, self.gpu_fraction = device, gpu_fraction
+        self.scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
+        os.chmod(self.scratch, 0o711)
+        self._buffer = b""
+        self._log = open(self.scratch / "worker-stderr.txt", "wb")
+        self.proc = subprocess.Popen(sandbox.worker_command(self.scratch, device),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+                                     env=child_env(), cwd=self.scratch, start_new_session=True)
+        ready = self._read_message(timeout=300)
+        if not ready or not ready.get("ready"):
+            self.close()
+            raise WorkerError("the harness worker did not start: " + self._stderr_tail())
+
+    def restart(self) -> None:
+        """Replace a failed worker process with a fresh one."""
+        self.close()
+        self.__init__(self.device, self.gpu_fraction)
+
+    def job_dir(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="job-", dir=self.scratch))
+
+    def start(self, job_dir: Path, uid: int, limits: Limits) -> None:
+        request = {"job_dir": str(job_dir), "uid": uid, "limits": limits.rlimits()}
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise WorkerError("the harness worker is gone") from None
+
+    def poll(self) -> int | None:
+        """The job's exit code once it has ended, else None."""
+        if self.proc.poll() is not None:
+            raise WorkerError("the harness worker died: " + self._stderr_tail())
+        message = self._read_message(timeout=0)
+        return int(message["exit"]) if message and "exit" in message else None
+
+    def wait(self, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self.poll()
+            if code is not None:
+                return code
+            time.sleep(POLL)
+        return None
+
+    def _read_message(self, timeout: float) -> dict | None:
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            return None
+
+    def _stderr_tail(self) -> str:
+        try:
+            return (self.scratch / "worker-stderr.txt").read_text(errors="replace")[-1500:]
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        self._log.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def run(cells: list[tuple[str, str]], jobs: list[ProbeJob], device: str,
-        limits: Limits = Limits()) -> HarnessReport:
-    """Run ``cells`` then probe every job in a child process; never raises for student faults."""
+        limits: Limits = Limits(), worker: Worker | None = None) -> HarnessReport:
+    """Run ``cells`` then probe every job in a sandboxed child; never raises for student faults."""
+    own = worker is None
+    worker = worker or Worker(device)
     report = HarnessReport()
     deadline = time.monotonic() + limits.submission_seconds
     remaining, skip_cells = list(jobs), set()
-    with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
+    try:
         for attempt in range(len(cells) + len(jobs) + 1):
             if not remaining and attempt > 0:
                 break
             live_cells = [(lab, src) for i, (lab, src) in enumerate(cells) if i not in skip_cells]
-            job_dir = _prepare(Path(scratch), attempt, live_cells, remaining, device)
-            stopped = _watch(job_dir, live_cells, remaining, limits, deadline, report)
-            report.student_output = _tail(job_dir / "student_output.txt", limits.output_kb)
-            done = {j.index for j in remaining if j.index in report.outputs}
+            try:
+                stopped = _attempt(worker, live_cells, remaining, device, limits, deadline, report)
+            except WorkerError:
+                worker.restart()  # the worker, not the job, failed: run the attempt again
+                stopped = _attempt(worker, live_cells, remaining, device, limits, deadline, report)
             if stopped is None:
-                remaining = [j for j in remaining if j.index not in done]
                 for j in remaining:
-                    report.outputs[j.index] = _fault("crashed", "the harness stopped before this check")
+                    report.outputs.setdefault(j.index, _fault("crashed", "the harness stopped before this check"))
                 break
             kind, where = stopped
             if kind == "cell":
-                skip_cells.add(next(i for i, (lab, _) in enumerate(cells) if lab == where[0]
-                                    and i not in skip_cells))
+                skip_cells.add(next(i for i, (lab, _) in enumerate(cells) if lab == where[0]))
                 report.cell_errors[where[0]] = where[1]
             remaining = [j for j in remaining if j.index not in report.outputs]
             report.restarts += 1
@@ -91,30 +203,49 @@ def run(cells: list[tuple[str, str]], jobs: list[ProbeJob], device: str,
                         "timeout", f"not run: the submission's time limit "
                                    f"({limits.submission_seconds:g} s) was used up")
                 break
+    finally:
+        if own:
+            worker.close()
     return report
 
 
-def _prepare(scratch: Path, attempt: int, cells, jobs: list[ProbeJob], device: str) -> Path:
-    job_dir = scratch / f"job{attempt}"
-    work = scratch / f"work{attempt}"
-    job_dir.mkdir()
+def _attempt(worker: Worker, cells, jobs: list[ProbeJob], device: str, limits: Limits,
+             deadline: float, report: HarnessReport):
+    """One forked job: prepare its folder, start it, watch it, clean up after it."""
+    job_dir, uid = worker.job_dir(), secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0]
+    try:
+        _prepare(job_dir, uid, cells, jobs, device, worker.gpu_fraction)
+        worker.start(job_dir, uid, limits)
+        stopped = _watch(worker, job_dir, uid, jobs, limits, deadline, report)
+        report.student_output = _tail(job_dir / "student_output.txt", limits.output_kb)
+        return stopped
+    finally:
+        kill_user(uid)
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+
+def _prepare(job_dir: Path, uid: int, cells, jobs: list[ProbeJob], device: str, gpu_fraction: float) -> None:
+    work = job_dir / "work"
     work.mkdir()
     for j in jobs:
         text, npz = wire.dumps(j.inputs)
         (job_dir / f"in_{j.index}.json").write_text(text)
         (job_dir / f"in_{j.index}.npz").write_bytes(npz)
-    job = {"workdir": str(work), "device": device, "cells": cells,
+    job = {"workdir": str(work), "device": device, "cells": cells, "gpu_fraction": gpu_fraction,
            "checks": [{"index": j.index, "module": j.module, "exercise": j.exercise,
                        "check": j.check, "seed": j.seed} for j in jobs]}
     (job_dir / "job.json").write_text(json.dumps(job))
-    return job_dir
+    for path in (job_dir, work, *job_dir.iterdir()):
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+        if os.geteuid() == 0:
+            os.chown(path, uid, uid)
 
 
 def child_env() -> dict[str, str]:
     """A scrubbed environment: no grader settings, no NBGRADER_*, no secrets."""
-    keep = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV")
+    keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV", "FASHION_MNIST_DIR")
     env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+    env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HOME="/tmp",
                PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg", PYTHONPATH=_package_parent())
     return env
 
@@ -123,44 +254,28 @@ def _package_parent() -> str:
     return str(Path(__file__).resolve().parents[1])
 
 
-def _set_limits(limits: Limits):
-    def apply() -> None:
-        os.setsid()
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        size = 64 * 2**20
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    return apply
-
-
-def _watch(job_dir: Path, cells, jobs: list[ProbeJob], limits: Limits, deadline: float,
-           report: HarnessReport):
-    """Run one child to its end. Returns None when it finished or died outside any check;
+def _watch(worker: Worker, job_dir: Path, uid: int, jobs: list[ProbeJob], limits: Limits,
+           deadline: float, report: HarnessReport):
+    """Watch one job to its end. Returns None when it finished or died outside any check;
     ``("cell", (label, message))`` or ``("check", index)`` when it was stopped there."""
-    proc = subprocess.Popen([sys.executable, "-m", "autograder.harness", str(job_dir)],
-                            env=child_env(), cwd=str(job_dir), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=_set_limits(limits))
     by_index = {j.index: j for j in jobs}
     current, started, seen = None, time.monotonic(), 0
-    try:
-        while True:
-            events = _read_progress(job_dir)
-            for ev in events[seen:]:
-                current, started = _advance(ev, job_dir, by_index, report), time.monotonic()
-            seen = len(events)
-            rc = proc.poll()
-            if rc is not None:
-                for ev in _read_progress(job_dir)[seen:]:
-                    current = _advance(ev, job_dir, by_index, report)
-                return _died(current, rc, limits, report)
-            why = _over_limit(proc.pid, current, started, by_index, limits, deadline)
-            if why:
-                _kill(proc)
-                return _stopped(current, why, report)
-            time.sleep(POLL)
-    finally:
-        _kill(proc)
+    while True:
+        events = _read_progress(job_dir)
+        for ev in events[seen:]:
+            current, started = _advance(ev, job_dir, by_index, report), time.monotonic()
+        seen = len(events)
+        rc = worker.poll()
+        if rc is not None:
+            for ev in _read_progress(job_dir)[seen:]:
+                current = _advance(ev, job_dir, by_index, report)
+            return _died(current, rc, limits, report)
+        why = _over_limit(uid, current, started, by_index, limits, deadline)
+        if why:
+            kill_user(uid)
+            worker.wait(timeout=30)
+            return _stopped(current, why, report)
+        time.sleep(POLL)
 
 
 def _advance(ev: dict, job_dir: Path, by_index: dict, report: HarnessReport):
@@ -173,7 +288,7 @@ def _advance(ev: dict, job_dir: Path, by_index: dict, report: HarnessReport):
             report.cell_errors[str(ev.get("label"))] = str(ev["error"])
         return None
     if kind == "check":
-        return ("check", ev.get("index"))
+        return ("check", ev.get("index")) if ev.get("index") in by_index else None
     if kind == "check_done":
         index = ev.get("index")
         if index in by_index:
@@ -197,7 +312,7 @@ def _fault(status: str, message: str) -> dict:
     return {"status": status, "error": message, "call": ""}
 
 
-def _over_limit(pid, current, started, by_index, limits: Limits, deadline: float) -> str | None:
+def _over_limit(uid: int, current, started, by_index, limits: Limits, deadline: float) -> str | None:
     now = time.monotonic()
     if now >= deadline:
         return f"the submission's time limit ({limits.submission_seconds:g} s)"
@@ -205,17 +320,48 @@ def _over_limit(pid, current, started, by_index, limits: Limits, deadline: float
         return f"the check's time limit ({by_index[current[1]].timeout:g} s)"
     if current and current[0] == "cell" and now - started > limits.cell_seconds:
         return f"the time limit for running a cell ({limits.cell_seconds:g} s)"
-    if _rss_mb(pid) > limits.memory_mb:
+    if user_rss_mb(uid) > limits.memory_mb:
         return f"the memory limit ({limits.memory_mb} MB)"
     return None
 
 
-def _rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, IndexError, ValueError):
-        return 0.0
+def user_pids(uid: int) -> list[int]:
+    """Every process running as ``uid``."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def user_rss_mb(uid: int) -> float:
+    """Resident memory of all processes of ``uid`` together, in MB."""
+    total = 0
+    for pid in user_pids(uid):
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def kill_user(uid: int) -> None:
+    """SIGKILL every process of ``uid``, repeatedly, until none is left (fork bombs included)."""
+    for _ in range(50):
+        pids = user_pids(uid)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.01)
 
 
 def _stopped(current, why: str, report: HarnessReport):
@@ -249,11 +395,11 @@ def _exit_text(rc: int, limits: Limits) -> str:
 
 def _read_progress(job_dir: Path) -> list[dict]:
     try:
-        lines = (job_dir / "progress.jsonl").read_text().splitlines()
+        lines = (job_dir / "progress.jsonl").read_text(errors="replace").splitlines()
     except OSError:
         return []
     events = []
-    for line in lines:
+    for line in lines[:10_000]:
         try:
             ev = json.loads(line)
         except json.JSONDecodeError:
@@ -261,15 +407,6 @@ def _read_progress(job_dir: Path) -> list[dict]:
         if isinstance(ev, dict):
             events.append(ev)
     return events
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
 
 
 def _tail(path: Path, kb: int) -> str:
@@ -280,4 +417,3 @@ def _tail(path: Path, kb: int) -> str:
             return f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-

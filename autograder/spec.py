@@ -87,6 +87,10 @@ class CheckResult:
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
+    @staticmethod
+    def from_json(data: dict) -> "CheckResult":
+        return CheckResult(**data)
+
 
 @dataclass(frozen=True)
 class ExerciseResult:
@@ -110,3 +114,8 @@ class ExerciseResult:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_json(data: dict) -> "ExerciseResult":
+        checks = tuple(CheckResult.from_json(c) for c in data["checks"])
+        return ExerciseResult(**{**data, "checks": checks})

@@ -1,0 +1,81 @@
+"""A warm harness worker: imports the framework once, then forks one process per job.
+
+Protocol (one JSON object per line): the parent writes
+``{"job_dir": ..., "uid": ..., "limits": {...}}``; the worker forks, the child becomes user
+``uid`` with the job's resource limits and runs :func:`autograder.harness.main`, and the
+worker answers ``{"exit": code}`` (negative: killed by that signal) when it ends. The parent
+kills a job by killing every process of its user id. Before the loop the worker prints
+``{"ready": true}`` once everything heavy is imported.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import sys
+
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def main() -> None:
+    import numpy  # noqa: F401  the framework, imported once for every job
+    import torch  # noqa: F401
+    from autograder import harness  # noqa: F401
+    _import_checks()
+    _send({"ready": True, "pid": os.getpid()})
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _run_job(request)
+        _, status = os.waitpid(pid, 0)
+        _send({"exit": os.waitstatus_to_exitcode(status)})
+
+
+def _import_checks() -> None:
+    """Import every chapter's checks module now, so that no job pays for it."""
+    import importlib
+    import pkgutil
+
+    import autograder.checks
+    for module in pkgutil.iter_modules(autograder.checks.__path__):
+        importlib.import_module(f"autograder.checks.{module.name}")
+
+
+def _run_job(request: dict) -> None:
+    """In the forked child: drop to the job's user and limits, then run the harness."""
+    code = 70
+    try:
+        _become(int(request["uid"]), request.get("limits", {}))
+        from autograder import harness
+        harness.main(request["job_dir"])
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _become(uid: int, limits: dict) -> None:
+    os.setsid()
+    os.closerange(3, 1 << 16)
+    os.umask(0o077)
+    for name, value in limits.items():
+        res = getattr(resource, name)
+        resource.setrlimit(res, (value, value))
+    if os.geteuid() == 0:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _send(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
