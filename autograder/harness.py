@@ -10,6 +10,7 @@ tests; everything it sends back is plain data (wire.py) that the parent validate
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import linecache
 import os
@@ -49,7 +50,12 @@ def main(job_dir: str) -> None:
                                   (job_dir_path / f"in_{index}.npz").read_bytes()))
         ctx = Context(device=device, seed=item["seed"])
         result = _probe(check, dict(loaded), inputs, ctx)
-        text, npz = wire.dumps(result)
+        try:
+            text, npz = wire.dumps(result)
+        except BaseException as e:  # noqa: BLE001  a returned object that cannot be sent
+            text, npz = wire.dumps({"status": "error", "call": ctx.call, "error":
+                                    "returned something that cannot be sent back as plain data "
+                                    f"({type(e).__name__}: {str(e)[:200]})"})
         _atomic_write(job_dir_path / f"out_{index}.npz", npz)
         _atomic_write(job_dir_path / f"out_{index}.json", text.encode())
         _progress(job_dir_path, {"event": "check_done", "index": index})
@@ -58,13 +64,36 @@ def main(job_dir: str) -> None:
     os._exit(0)  # skip interpreter teardown, which student objects could hook
 
 
+class _Tail(io.TextIOBase):
+    """A text stream that keeps only the last ``limit`` characters written to it, so that
+    printing megabytes costs nothing; saved to ``path`` at each progress event."""
+
+    def __init__(self, path: Path, limit: int = 64 * 1024):
+        self.path, self.limit, self.text = path, limit, ""
+
+    def write(self, s) -> int:
+        s = str(s)
+        self.text = (self.text + s[-self.limit:])[-self.limit:]
+        return len(s)
+
+    def writable(self) -> bool:
+        return True
+
+    def save(self) -> None:
+        self.path.write_text(self.text, errors="replace")
+
+
 def _isolate_stdio(job_dir: Path) -> None:
-    """stdin from /dev/null (``input()`` fails at once); stdout and stderr to a log file."""
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    log = os.open(job_dir / "student_output.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
+    """stdin from /dev/null (``input()`` fails at once); Python's stdout and stderr into one
+    :class:`_Tail`, the file descriptors to /dev/null; breakpoints switched off."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    sys.stdout = sys.stderr = _Tail(job_dir / "student_output.txt")
+    os.environ["PYTHONBREAKPOINT"] = "0"
+    sys.breakpointhook = lambda *args, **kwargs: None
+    import pdb
+    pdb.set_trace = lambda *args, **kwargs: None
 
 
 def _run_cell(src: str, label: str, ns: dict) -> str | None:
@@ -128,6 +157,8 @@ def _describe_error(e: BaseException) -> str:
 
 
 def _progress(job_dir: Path, event: dict) -> None:
+    if isinstance(sys.stdout, _Tail):
+        sys.stdout.save()
     with open(job_dir / "progress.jsonl", "a") as f:
         f.write(json.dumps(event) + "\n")
 

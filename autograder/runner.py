@@ -352,15 +352,16 @@ def user_rss_mb(uid: int) -> float:
 
 def kill_user(uid: int) -> None:
     """SIGKILL every process of ``uid``, repeatedly, until none is left (fork bombs included)."""
-    for _ in range(50):
+    for _ in range(100):
         pids = user_pids(uid)
         if not pids:
             return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        for sig in (signal.SIGSTOP, signal.SIGKILL):  # stop all first: none can fork again
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
         time.sleep(0.01)
 
 

@@ -64,7 +64,7 @@ def pack(obj: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
     if isinstance(obj, (int, float)) and type(obj) in (int, float, bool):
         return obj if not (isinstance(obj, float) and not math.isfinite(obj)) else {"__float__": repr(obj)}
     if isinstance(obj, torch.Tensor):
-        if obj.numel() > MAX_ELEMENTS:
+        if obj.numel() > MAX_ELEMENTS or obj.device.type == "meta":
             return _describe(obj)
         key = f"a{len(arrays)}"
         arrays[key], dtype = _tensor_to_numpy(obj)

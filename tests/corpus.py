@@ -15,6 +15,7 @@ from pathlib import Path
 from autograder import batch, notebooks, paths
 from autograder.chapter import load_chapter
 from autograder.grader import SubmissionResult
+from autograder.runner import Limits
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,14 @@ def write_case(chapter: str, case: Case, submitted: Path) -> Path:
     return path
 
 
-def grade_corpus(chapter: str, cases: list[Case], tmp: Path, jobs: int = 2) -> dict[str, SubmissionResult]:
+def grade_corpus(chapter: str, cases: list[Case], tmp: Path, jobs: int = 2,
+                 limits: Limits = Limits()) -> dict[str, SubmissionResult]:
     """Write every case as a student's submission and grade them all in one batch."""
     submitted = tmp / "submitted"
     for case in cases:
         write_case(chapter, case, submitted)
     results = batch.grade_all(submitted, [chapter], tmp / "out", device="cpu", jobs=jobs,
-                              progress=False)
+                              progress=False, limits=limits)
     return {r.student_id: r for r in results}
 
 
