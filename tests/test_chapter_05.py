@@ -45,6 +45,12 @@ CASES = [
         def linreg(X, w, b):
             return X @ w.reshape(-1) + b
         """}, scores={"linreg": 0}, messages={"linreg": "returned shape"}),
+    Case("warns_on_stderr", replace={"linreg": """
+        import warnings
+        def linreg(X, w, b):
+            warnings.warn("a harmless warning", UserWarning)
+            return X @ w + b
+        """}),
     Case("sgd_cell_deleted", delete=("sgd",), scores={"sgd": 0, "training": 0},
          messages={"sgd": "missing", "training": "missing"}),
     Case("not_json", raw=b"{this is not a notebook",

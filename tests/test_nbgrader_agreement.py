@@ -13,7 +13,7 @@ from tests.corpus import grade_corpus, write_case
 
 CHAPTER = ch05.CHAPTER
 NAMES = ["solution", "stub", "sgd_never_zeroes", "squared_loss_broadcasts",
-         "data_iter_drops_last_batch", "linreg_returns_a_vector"]
+         "data_iter_drops_last_batch", "linreg_returns_a_vector", "warns_on_stderr"]
 CASES = [c for c in ch05.CASES if c.name in NAMES]
 
 
@@ -55,3 +55,4 @@ def test_both_paths_give_the_same_totals(nbgrader_scores, batch_scores):
     assert nbgrader_scores == pytest.approx(batch_scores)
     assert batch_scores["solution"] == 17 and batch_scores["stub"] == 0
     assert len(set(batch_scores.values())) >= 4, "the cases should score differently"
+    assert nbgrader_scores["warns_on_stderr"] == 17, "a UserWarning on stderr costs no points"

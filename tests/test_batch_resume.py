@@ -1,0 +1,46 @@
+"""Re-running a batch skips unchanged submissions; a changed notebook or --force regrades."""
+import json
+
+from autograder import batch
+from tests import test_chapter_05 as ch05
+from tests.corpus import SOLUTION, STUB, write_case
+
+CHAPTER = ch05.CHAPTER
+
+
+def run_info(out):
+    return json.loads((out / "results.json").read_text())["run"]
+
+
+def test_rerun_reuses_results_and_regrades_what_changed(tmp_path):
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    for case in (SOLUTION, STUB):
+        write_case(CHAPTER, case, submitted)
+    first = batch.grade_all(submitted, [CHAPTER], out, jobs=2, progress=False)
+    assert run_info(out)["graded"] == 2 and run_info(out)["reused"] == 0
+
+    again = batch.grade_all(submitted, [CHAPTER], out, jobs=2, progress=False)
+    assert run_info(out)["graded"] == 0 and run_info(out)["reused"] == 2
+    assert [r.to_json() for r in again] == [r.to_json() for r in first]
+
+    never_zeroes = next(c for c in ch05.CASES if c.name == "sgd_never_zeroes")
+    write_case(CHAPTER, never_zeroes, submitted)  # a new student
+    nb = submitted / "stub" / CHAPTER / f"{CHAPTER}.ipynb"
+    nb.write_text(nb.read_text() + "\n")  # the stub's notebook changed
+    results = batch.grade_all(submitted, [CHAPTER], out, jobs=2, progress=False)
+    assert run_info(out)["graded"] == 2 and run_info(out)["reused"] == 1
+    assert {r.student_id: r.score for r in results} == {"solution": 17, "stub": 0, "sgd_never_zeroes": 12}
+
+    batch.grade_all(submitted, [CHAPTER], out, jobs=2, progress=False, force=True)
+    assert run_info(out)["graded"] == 3
+
+
+def test_an_interrupted_run_keeps_what_was_graded(tmp_path):
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    write_case(CHAPTER, SOLUTION, submitted)
+    batch.grade_all(submitted, [CHAPTER], out, jobs=1, progress=False)
+    (out / "grades.csv").unlink()  # as if the run had died before writing the reports
+    write_case(CHAPTER, STUB, submitted)
+    batch.grade_all(submitted, [CHAPTER], out, jobs=1, progress=False)
+    assert run_info(out)["reused"] == 1 and run_info(out)["graded"] == 1
+    assert "solution" in (out / "grades.csv").read_text()
