@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ from autograder import batch
 from autograder.chapter import graded_chapters
 from autograder.inline import pick_device
 from autograder.runner import Limits
+
+DEFAULT_DB = "default"  # --gradebook with no URL: the course's own gradebook
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--timeout", type=float, default=Limits.submission_seconds,
                    help="seconds of wall time per submission")
     g.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+    g.add_argument("--gradebook", nargs="?", const=DEFAULT_DB, default=None, metavar="DB_URL",
+                   help="also write the scores into nbgrader's gradebook (default: the course's "
+                        "gradebook.db from nbgrader_config.py), so formgrader shows them")
+    g.add_argument("--force", action="store_true",
+                   help="re-grade even if the notebook and the grader are unchanged")
     c = sub.add_parser("check", help="run a notebook's self-checks and print a table")
     c.add_argument("notebook", type=Path)
     args = parser.parse_args(argv)
@@ -57,7 +65,30 @@ def grade(args) -> int:
     limits = Limits(submission_seconds=args.timeout, memory_mb=args.memory_mb)
     start = time.monotonic()
     results = batch.grade_all(args.submitted, chapters, args.out, device=device, jobs=args.jobs,
-                              seed=args.seed, limits=limits)
+                              seed=args.seed, limits=limits, **_force(args.force))
     print(batch.summary_line(results, time.monotonic() - start))
-    print(f"wrote {args.out}/grades.csv, summary.csv, results.json and feedback/")
+    print(f"wrote {args.out}/grades.csv, summary.csv, results.json, class_report.html and feedback/")
+    return write_gradebook(args.gradebook, results) if args.gradebook else 0
+
+
+def _force(force: bool) -> dict:
+    """``force=`` for ``batch.grade_all`` when it takes it (re-grading unchanged notebooks)."""
+    if "force" in inspect.signature(batch.grade_all).parameters:
+        return {"force": force}
+    if force:
+        print("note: this grader re-grades every notebook anyway; --force changes nothing",
+              file=sys.stderr)
+    return {}
+
+
+def write_gradebook(url: str, results: list) -> int:
+    """Write the scores into nbgrader's gradebook; 0, or 3 when it cannot be written."""
+    from autograder import gradebook
+    db_url = gradebook.default_db_url() if url == DEFAULT_DB else gradebook.as_db_url(url)
+    try:
+        count = gradebook.write_gradebook(results, db_url)
+    except gradebook.GradebookError as e:
+        print(e, file=sys.stderr)
+        return 3
+    print(f"wrote {count} submission(s) into nbgrader's gradebook {db_url}")
     return 0

@@ -1,4 +1,5 @@
-"""What grading writes: grades.csv, summary.csv, results.json and per-student HTML feedback.
+"""What grading writes: grades.csv, summary.csv, results.json, per-student HTML feedback and
+the class report (classreport.py).
 
 Every file is written atomically (to a temporary name, then renamed), so an interrupted
 run never leaves a half-written gradebook.
@@ -12,6 +13,7 @@ import io
 import json
 import os
 import platform
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -72,39 +74,117 @@ def results_json(results: list[SubmissionResult], run: dict) -> dict:
 
 
 def write_all(out: Path, results: list[SubmissionResult], run: dict) -> None:
-    """grades.csv, summary.csv, results.json and feedback/<student>/<chapter>.html under ``out``."""
+    """grades.csv, summary.csv, results.json, feedback/<student>/<chapter>.html and the class
+    report (class_report.html, class_report.csv) under ``out``."""
     results = sorted(results, key=lambda s: (s.student_id, s.chapter))
     write_csv(out / "grades.csv", GRADES_COLUMNS, grades_rows(results))
     write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(results))
     atomic_write(out / "results.json", json.dumps(results_json(results, run), indent=1))
     for sub in results:
         atomic_write(out / "feedback" / sub.student_id / f"{sub.chapter}.html", feedback_html(sub))
+    if results:
+        from autograder.classreport import write_class_report
+        write_class_report(out, results)
 
 
 def feedback_html(sub: SubmissionResult) -> str:
-    """A student's feedback page: per exercise the points, each check's outcome and why."""
+    """A student's feedback page: per exercise the points, the checks that passed and those
+    that failed and why (what was called, with which shapes, what came back, what was
+    expected), the loss curve of training checks over the reference's, and for policy checks
+    the line that called what the exercise forbids. Never the reference's code."""
     parts = [f"<h1>{_e(sub.chapter)} — {_e(sub.student_id)}</h1>",
              f"<p class='total'>Total: <b>{_num(sub.score)} / {_num(sub.max_score)}</b> points</p>"]
     if sub.error:
         parts.append(f"<p class='error'>Your notebook could not be graded: {_e(sub.error)}</p>")
+    parts.append(_overview(sub))
     for ex in sub.exercises:
-        parts.append(f"<h2>{_e(ex.exercise)}: {_num(ex.score)} / {_num(ex.max_score)}</h2><ul>")
-        for c in ex.checks:
-            mark = "✓" if c.status == "passed" else "✗"
-            parts.append(f"<li class='{c.status}'>{mark} <b>{_e(c.check)}</b> "
-                         f"({_num(c.score)}/{_num(c.max_score)}): {_e(c.message)}</li>")
-            curve = (c.detail or {}).get("curve")
-            if curve:
-                parts.append(f"<li class='plot'>{_curve_img(curve)}</li>")
-        parts.append("</ul>")
+        parts += _exercise_section(ex)
     if sub.student_output.strip():
         parts.append("<h2>What your code printed while graded (last lines)</h2>"
                      f"<pre>{_e(sub.student_output[-1500:])}</pre>")
     style = ("body{font-family:sans-serif;max-width:52em;margin:2em auto}li{margin:.3em 0}"
              ".passed{color:#1a7f37}.failed,.error,.crashed,.timeout,.missing{color:#b42318}"
-             "pre{background:#f4f4f4;padding:.5em;white-space:pre-wrap}")
+             ".partial{color:#9a6700}pre{background:#f4f4f4;padding:.5em;white-space:pre-wrap;color:#222}"
+             "code{background:#f4f4f4;padding:0 .2em;color:#222}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}")
     return (f"<!doctype html><meta charset='utf-8'><title>{_e(sub.chapter)} feedback</title>"
             f"<style>{style}</style>" + "\n".join(parts))
+
+
+STATUS_WORDS = {"failed": "failed", "error": "raised an error", "timeout": "ran out of time",
+                "crashed": "crashed the grader's process", "missing": "could not run"}
+
+
+def _overview(sub: SubmissionResult) -> str:
+    rows = "".join(f"<tr><td><a href='#{_e(ex.exercise)}'>{_e(ex.exercise)}</a></td>"
+                   f"<td>{_num(ex.score)} / {_num(ex.max_score)}</td>"
+                   f"<td class='{ex.status}'>{_e(ex.status)}</td></tr>" for ex in sub.exercises)
+    return f"<table><tr><th>exercise</th><th>points</th><th>status</th></tr>{rows}</table>"
+
+
+def _exercise_section(ex) -> list[str]:
+    """An exercise's heading, its failed checks (grouped by message), then the passed ones."""
+    passed = [c for c in ex.checks if c.status == "passed"]
+    failed = [c for c in ex.checks if c.status != "passed"]
+    parts = [f"<h2 id='{_e(ex.exercise)}'>{_e(ex.exercise)}: {_num(ex.score)} / "
+             f"{_num(ex.max_score)}</h2>"]
+    if failed:
+        parts.append(f"<p>Not passed ({len(failed)} of {len(ex.checks)} checks):</p><ul>")
+        for group in _grouped(failed):
+            parts.append(_failed_item(group))
+        parts.append("</ul>")
+    if passed:
+        parts.append(f"<p>Passed ({len(passed)} of {len(ex.checks)} checks):</p><ul>")
+        parts += [f"<li class='passed'>✓ <b>{_e(c.check)}</b> ({_num(c.score)}/{_num(c.max_score)}): "
+                  f"{rich_text(c.message)}</li>" for c in passed]
+        parts.append("</ul>")
+    return parts
+
+
+def _grouped(checks) -> list[list]:
+    """Checks that failed with the same message, together (a stub fails every check alike)."""
+    groups: dict[tuple, list] = {}
+    for c in checks:
+        groups.setdefault((c.status, c.message), []).append(c)
+    return list(groups.values())
+
+
+def _failed_item(group: list) -> str:
+    first = group[0]
+    names = ", ".join(f"<b>{_e(c.check)}</b>" for c in group)
+    lost = sum(c.max_score - c.score for c in group)
+    text, trace = _split_trace(first.message)
+    item = (f"<li class='{first.status}'>✗ {names} ({STATUS_WORDS.get(first.status, first.status)}; "
+            f"{_num(sum(c.score for c in group))}/{_num(sum(c.max_score for c in group))}, "
+            f"{_num(lost)} lost): {rich_text(text)}")
+    if trace:
+        item += f"<br>Where it happened in your notebook:<pre>{_e(trace)}</pre>"
+    offending = _policy_line(first.message) if first.kind == "policy" else None
+    if offending:
+        item += f"<br>The line:<pre>{_e(offending)}</pre>"
+    for c in group:
+        curve = (c.detail or {}).get("curve")
+        if curve:
+            item += f"<br>{_curve_img(curve)}"
+    return item + "</li>"
+
+
+def _split_trace(message: str) -> tuple[str, str]:
+    """A message, and the traceback lines the harness appended to it (``  cell X, line N: …``)."""
+    lines = str(message).split("\n")
+    trace = [ln.strip() for ln in lines[1:] if ln.strip()]
+    return lines[0], "\n".join(trace)
+
+
+def _policy_line(message: str) -> str | None:
+    """The offending source line quoted in a policy message: ``… uses `X` (`the line`) …``."""
+    m = re.search(r"line (\d+) of the cell `([^`]+)` uses `[^`]+` \(`(.+?)`\)", message)
+    return f"# cell {m.group(2)}, line {m.group(1)}\n{m.group(3)}" if m else None
+
+
+def rich_text(text: str) -> str:
+    """Escape a message for HTML, showing its `backquoted` parts as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
 
 
 def _curve_img(curve: dict) -> str:

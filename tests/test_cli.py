@@ -38,6 +38,18 @@ def test_grade_writes_grades_summary_results_and_feedback(tmp_path):
     page = (out / "feedback" / "sgd_never_zeroes" / f"{CHAPTER}.html").read_text()
     assert "zero_grad" in page and "data:image/png;base64" in page, "training feedback has a loss curve"
     assert "cannot read" in (out / "feedback" / "empty_student" / f"{CHAPTER}.html").read_text()
+    report = (out / "class_report.html").read_text()
+    assert "data:image/png;base64" in report and "empty_student" in report, \
+        "the class report plots scores and lists the submission that did not run"
+    assert {r["exercise"] for r in csv.DictReader((out / "class_report.csv").open())} >= {"sgd", "training"}
+
+
+def test_force_is_passed_only_where_grade_all_takes_it(monkeypatch):
+    from autograder import batch, cli
+    monkeypatch.setattr(batch, "grade_all", lambda submitted, chapters, out, force=False: [])
+    assert cli._force(True) == {"force": True}
+    monkeypatch.setattr(batch, "grade_all", lambda submitted, chapters, out: [])
+    assert cli._force(True) == {}
 
 
 def test_grade_rejects_unknown_chapter(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from autograder.checks.common import call, randn, take
-from autograder.compare import describe, expect_tensor, expect_values
+from autograder.compare import describe, expect_tensor, expect_values, preview
 from autograder.spec import Check, CheckFailed, Exercise
 from autograder.tolerances import Tolerance
 from autograder.wire import WireTensor
@@ -347,8 +347,8 @@ def _cmp_final_params(got, want, inputs, tol):
         lo, hi = ref.min(0).values - 5e-3, ref.max(0).values + 5e-3
         v = mine.values.double()
         if not torch.isfinite(v).all() or (v < lo).any() or (v > hi).any():
-            raise CheckFailed(f"after training, {key} = {v.reshape(-1).tolist()}; the reference's "
-                              f"runs end within {lo.reshape(-1).tolist()}–{hi.reshape(-1).tolist()} "
+            raise CheckFailed(f"after training, {key} = {preview(v, v.numel())}; the reference's "
+                              f"runs end within {preview(lo, lo.numel())}–{preview(hi, hi.numel())} "
                               f"(true value {TRUE_W if key == 'w' else TRUE_B})")
 
 
@@ -400,3 +400,4 @@ EXERCISES = [
               tolerance="trajectory", timeout=60, reference_variants=5),
     ), functions=("data_iter", "linreg", "squared_loss", "sgd")),
 ]
+

@@ -11,9 +11,31 @@ MAX_BATCHES = 100_000  # a data iterator that yields more than this is treated a
 
 
 def shape_of(x: Any) -> str:
+    """How an argument is shown in a call's description: shapes, not values.
+
+    ``(5, 2)`` for a tensor, ``3 batches (X (32, 1, 4, 4), y (32,) first)`` for a list of
+    batches, ``nn.Sequential`` or ``a model (Recorder)`` for a module, ``a function``.
+    """
     if isinstance(x, torch.Tensor):
         return f"{tuple(x.shape)}"
-    return repr(x) if isinstance(x, (int, float, str)) else type(x).__name__
+    if isinstance(x, (bool, int, float, str)):
+        return repr(x)
+    if isinstance(x, (list, tuple)) and x and isinstance(x[0], (list, tuple)) \
+            and all(isinstance(t, torch.Tensor) for t in x[0]) and len(x[0]) == 2:
+        X, y = x[0]
+        return f"{len(x)} batches (X {tuple(X.shape)}, y {tuple(y.shape)} first)"
+    if isinstance(x, (list, tuple)):
+        return f"a {type(x).__name__} of {len(x)}"
+    return _kind_of(x)
+
+
+def _kind_of(x: Any) -> str:
+    name = type(x).__name__.lstrip("_")
+    if isinstance(x, torch.nn.Module):
+        return f"nn.{name}" if type(x).__module__.startswith("torch.nn") else f"a model ({name})"
+    if isinstance(x, torch.optim.Optimizer):
+        return f"an optimizer ({name})"
+    return "a function" if callable(x) and hasattr(x, "__code__") else name
 
 
 def call(ctx: Context, ns: dict, name: str, *args, **kwargs) -> Any:

@@ -1,0 +1,169 @@
+"""The class report: how a whole class did, for the instructor.
+
+``class_report.html`` shows, per chapter: the score distribution of each exercise (a bar
+chart, embedded as PNG), the most common failure messages of each exercise with how many
+students got them, and the submissions that did not run at all. ``class_report.csv`` has
+one row per chapter and exercise with the same figures.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean, median
+
+from autograder.grader import SubmissionResult
+from autograder.report import atomic_write, rich_text, write_csv
+from autograder.spec import ExerciseResult
+
+CLASS_COLUMNS = ["chapter", "exercise", "submissions", "max_score", "mean", "median",
+                 "full_marks", "zero", "top_failure", "top_failure_count"]
+NOT_RUN = ("crashed", "missing", "timeout")  # check statuses where the code never answered
+TOP_FAILURES = 3  # failure messages shown per exercise
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One kind of failure of one check: a message (numbers blanked out) and how many had it."""
+    check: str
+    message: str
+    count: int
+
+
+def failure_key(message: str) -> str:
+    """A message with its numbers blanked, so the same mistake groups across students."""
+    return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", " ".join(message.split()))[:300]
+
+
+def common_failures(exercises: list[ExerciseResult], top: int = TOP_FAILURES) -> list[Failure]:
+    """The most frequent failing-check messages among these results of one exercise.
+
+    Each student counts once per message, however many of its checks gave it.
+    """
+    counts: Counter = Counter()
+    first: dict[str, tuple[str, str]] = {}  # key -> (check, message) where first seen
+    for ex in exercises:
+        keys = {}
+        for c in ex.checks:
+            if c.status != "passed":
+                line = c.message.split("\n")[0]
+                keys.setdefault(failure_key(line), (c.check, line))
+        counts.update(keys.keys())
+        for key, seen in keys.items():
+            first.setdefault(key, seen)
+    return [Failure(first[k][0], first[k][1], n) for k, n in counts.most_common(top)]
+
+
+def did_not_run(sub: SubmissionResult) -> str | None:
+    """Why a submission failed to run at all, or None: an unreadable notebook, or every
+    check that calls code crashed, timed out or found its cell missing."""
+    if sub.error:
+        return sub.error
+    probed = [c for ex in sub.exercises for c in ex.checks if c.kind != "policy"]
+    if probed and all(c.status in NOT_RUN for c in probed):
+        return probed[0].message.split("\n")[0]
+    return None
+
+
+def exercise_rows(results: list[SubmissionResult]) -> list[dict]:
+    """One row per chapter and exercise: scores summarised, and the top failure."""
+    rows = []
+    for chapter in sorted({r.chapter for r in results}):
+        subs = [r for r in results if r.chapter == chapter]
+        for name in _exercise_names(subs):
+            exs = [e for s in subs for e in s.exercises if e.exercise == name]
+            scores = [e.score for e in exs]
+            top = common_failures(exs, 1)
+            rows.append({"chapter": chapter, "exercise": name, "submissions": len(exs),
+                         "max_score": exs[0].max_score, "mean": round(mean(scores), 3),
+                         "median": float(median(scores)),
+                         "full_marks": sum(e.score >= e.max_score for e in exs),
+                         "zero": sum(e.score == 0 for e in exs),
+                         "top_failure": top[0].message if top else "",
+                         "top_failure_count": top[0].count if top else 0})
+    return rows
+
+
+def class_report_html(results: list[SubmissionResult]) -> str:
+    """The whole report as one self-contained HTML page."""
+    parts = ["<h1>Class report</h1>",
+             f"<p>{len(results)} submission(s) of {len({r.student_id for r in results})} "
+             f"student(s).</p>"]
+    for chapter in sorted({r.chapter for r in results}):
+        parts += _chapter_section(chapter, [r for r in results if r.chapter == chapter])
+    style = ("body{font-family:sans-serif;max-width:64em;margin:2em auto}"
+             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+             "padding:.2em .5em;text-align:left;vertical-align:top}td.n{text-align:right}")
+    return (f"<!doctype html><meta charset='utf-8'><title>Class report</title>"
+            f"<style>{style}</style>\n" + "\n".join(parts))
+
+
+def write_class_report(out_dir: Path, results: list[SubmissionResult]) -> None:
+    """Write ``class_report.html`` and ``class_report.csv`` into ``out_dir``."""
+    results = list(results)
+    write_csv(Path(out_dir) / "class_report.csv", CLASS_COLUMNS, exercise_rows(results))
+    atomic_write(Path(out_dir) / "class_report.html", class_report_html(results))
+
+
+def _chapter_section(chapter: str, subs: list[SubmissionResult]) -> list[str]:
+    totals = [s.score for s in subs]
+    parts = [f"<h2>{_e(chapter)}</h2>",
+             f"<p>{len(subs)} submission(s); total mean {mean(totals):.2f}, median "
+             f"{median(totals):g} of {subs[0].max_score:g} points.</p>",
+             _distribution_img(chapter, subs),
+             "<table><tr><th>exercise</th><th>mean / max</th><th>full marks</th><th>zero</th>"
+             "<th>most common failures (students)</th></tr>"]
+    for name in _exercise_names(subs):
+        exs = [e for s in subs for e in s.exercises if e.exercise == name]
+        fails = "<br>".join(f"<b>{f.count}×</b> {_e(f.check)}: {rich_text(f.message[:300])}"
+                            for f in common_failures(exs)) or "—"
+        parts.append(f"<tr><td>{_e(name)}</td><td class='n'>{mean(e.score for e in exs):.2f} / "
+                     f"{exs[0].max_score:g}</td><td class='n'>{sum(e.score >= e.max_score for e in exs)}"
+                     f"</td><td class='n'>{sum(e.score == 0 for e in exs)}</td><td>{fails}</td></tr>")
+    parts.append("</table>")
+    broken = [(s.student_id, why) for s in subs if (why := did_not_run(s))]
+    parts.append(f"<h3>Submissions that did not run ({len(broken)})</h3>")
+    parts.append("<ul>" + "".join(f"<li><b>{_e(sid)}</b>: {_e(why[:300])}</li>" for sid, why in broken)
+                 + "</ul>" if broken else "<p>None.</p>")
+    return parts
+
+
+def _distribution_img(chapter: str, subs: list[SubmissionResult]) -> str:
+    """Bar charts of how many students got each score, one panel per exercise."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    names = _exercise_names(subs)
+    cols = min(len(names), 4)
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.3 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        exs = [e for s in subs for e in s.exercises if e.exercise == name]
+        counts = Counter(e.score for e in exs)
+        ax.bar([f"{k:g}" for k in sorted(counts)], [counts[k] for k in sorted(counts)], color="#4c72b0")
+        ax.set_title(f"{name} (of {exs[0].max_score:g})", fontsize=9)
+        ax.set_xlabel("points", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes[0][0].set_ylabel("students", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return f"<img alt='score distribution per exercise, {_e(chapter)}' src='data:image/png;base64,{data}'>"
+
+
+def _exercise_names(subs: list[SubmissionResult]) -> list[str]:
+    return list(dict.fromkeys(e.exercise for s in subs for e in s.exercises))
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
