@@ -36,10 +36,11 @@ CHAPTER_CASES = {ch05.CHAPTER: ch05.CASES, ch09.CHAPTER: ch09.CASES}
 NOT_GRADABLE_BY_NBGRADER = {"not_json", "exits_while_loading", "sgd_cell_deleted"}
 
 
-def build_class(submitted: Path, students: int) -> list[tuple[str, str]]:
+def build_class(submitted: Path, students: int, chapters: list[str]) -> list[tuple[str, str]]:
     """Write ``students`` submissions per chapter; return the (student, chapter) pairs."""
     pairs = []
-    for chapter, cases in CHAPTER_CASES.items():
+    for chapter in chapters:
+        cases = CHAPTER_CASES[chapter]
         usable = [c for c in cases if c.name not in NOT_GRADABLE_BY_NBGRADER]
         for i in range(students):
             student = f"s{i:03d}"
@@ -64,7 +65,7 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> float:
     return time.monotonic() - start
 
 
-def nbgrader_scores(root: Path, fast: bool) -> tuple[float, dict]:
+def nbgrader_scores(root: Path, fast: bool, chapters: list[str]) -> tuple[float, dict]:
     """Autograde every chapter with nbgrader in a course folder of its own; (seconds, scores)."""
     (root / "nbgrader_config.py").write_text(
         "c = get_config()\n"
@@ -74,14 +75,14 @@ def nbgrader_scores(root: Path, fast: bool) -> tuple[float, dict]:
         f"c.CourseDirectory.db_url = 'sqlite:///{root}/gradebook.db'\n"
         "c.Execute.timeout = 600\n")
     exe = str(Path(sys.executable).with_name("nbgrader"))
-    for chapter in CHAPTER_CASES:  # the release step, not timed
+    for chapter in chapters:  # the release step, not timed
         _run([exe, "generate_assignment", chapter, "--force", "--log-level=WARN"], root, _env())
     seconds = sum(_run([exe, "autograde", chapter, "--create", "--force", "--log-level=WARN"],
-                       root, _env(fast)) for chapter in CHAPTER_CASES)
+                       root, _env(fast)) for chapter in chapters)
     from autograder.gradebook import open_gradebook
     with open_gradebook(f"sqlite:///{root}/gradebook.db") as gb:
         scores = {(s.student_id, s.assignment.name): s.score
-                  for chapter in CHAPTER_CASES for s in gb.find_assignment(chapter).submissions}
+                  for chapter in chapters for s in gb.find_assignment(chapter).submissions}
     return seconds, scores
 
 
@@ -101,16 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nbgrader-fast", action="store_true",
                         help="COURSE_FAST=1 for nbgrader's run (narrative cells only)")
     parser.add_argument("--keep", type=Path, default=None, help="build the class here and keep it")
+    parser.add_argument("--chapters", nargs="+", default=list(CHAPTER_CASES), choices=list(CHAPTER_CASES),
+                        help="which chapters the class submits (default: both)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
         root = args.keep or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        pairs = build_class(root / "submitted", args.students_per_chapter)
+        pairs = build_class(root / "submitted", args.students_per_chapter, args.chapters)
         print(f"class: {len(pairs)} submissions ({args.students_per_chapter} per chapter: "
-              f"{', '.join(CHAPTER_CASES)}); {os.cpu_count()} cores")
+              f"{', '.join(args.chapters)}); {os.cpu_count()} cores")
         ours_s, ours = batch_scores(root, args.jobs)
         print(f"{'autograder grade --jobs ' + str(args.jobs or os.cpu_count()):34} {ours_s:7.1f} s")
-        theirs_s, theirs = nbgrader_scores(root, args.nbgrader_fast)
+        theirs_s, theirs = nbgrader_scores(root, args.nbgrader_fast, args.chapters)
         label = "nbgrader autograde" + (" (COURSE_FAST=1)" if args.nbgrader_fast else "")
         print(f"{label:34} {theirs_s:7.1f} s")
         print(f"ratio nbgrader / autograder: {theirs_s / ours_s:.2f}x")

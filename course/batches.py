@@ -48,10 +48,14 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
-        order = torch.randperm(n, generator=self.generator).to(self.labels.device) if self.shuffle else None
-        for i in range(0, n, self.batch_size):
-            idx = order[i: i + self.batch_size] if self.shuffle else slice(i, i + self.batch_size)
-            yield to_float_images(self.images[idx]), self.labels[idx]
+        if not self.shuffle:
+            for i in range(0, n, self.batch_size):
+                yield to_float_images(self.images[i: i + self.batch_size]), self.labels[i: i + self.batch_size]
+            return
+        order = torch.randperm(n, generator=self.generator).to(self.labels.device)
+        for idx in order.split(self.batch_size):
+            # index_select gathers whole rows: several times faster than X[idx] on CPU
+            yield to_float_images(self.images.index_select(0, idx)), self.labels.index_select(0, idx)
 
 
 def load_data_fashion_mnist(batch_size: int, limit: int | None = None,

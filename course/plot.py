@@ -5,7 +5,10 @@ import matplotlib.pyplot as plt
 
 
 def use_svg() -> None:
-    """Crisp figures in notebooks and in the book."""
+    """Crisp figures in notebooks and in the book; the same figure gives the same SVG bytes
+    (a fixed hash salt for matplotlib's element ids), so re-releasing a chapter whose
+    figures did not change leaves them unchanged in git."""
+    plt.rcParams["svg.hashsalt"] = "linear-nn-course"
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats("svg")

@@ -9,11 +9,25 @@ For each chapter, in this order (each step needs the one before):
 3. copy the outputs of narrative cells (no nbgrader metadata) from the executed notebook
    into the generated one, so the book and the student see the expected output; solution,
    self-check and test cells carry none.
+
+A chapter whose inputs have not changed is not released again (``--no-cache`` forces it).
+Its inputs are hashed into a *release key* (:func:`release_key`): the files of
+``solutions/CH/``, the ``course`` modules its code imports (transitively), its checks module
+in ``autograder/checks/``, the pinned packages, nbgrader's configuration and
+``RELEASE_FORMAT``. The released notebook carries the key it was made from in its metadata
+(``course_release.key``), so a clean clone whose committed chapters are current executes
+nothing and rewrites nothing; and each executed notebook is kept under ``release-cache/``
+(ignored by git), so going back to inputs released before needs no execution either.
+The key leaves out the machine (timings in the outputs vary with it) and the grading
+machinery beyond the chapter's checks (the test suite runs the solutions against it).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +40,16 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
+CACHE_DIR_NAME = "release-cache"
+CACHE_KEEP = 4  # executed notebooks kept per chapter
+# Bump when generate/merge change what a released notebook looks like: every chapter is
+# then released again.
+RELEASE_FORMAT = "1"
+# Files whose content every chapter's release depends on, relative to ROOT.
+SHARED_INPUTS = ("constraints.txt", "requirements.txt", "nbgrader_config.py",
+                 "course/__init__.py", "course/config.py", "autograder/checks/common.py")
+_IMPORT = re.compile(r"^\s*(?:from\s+(course(?:\.\w+)*)\s+import\s+([\w ,()]+)"
+                     r"|import\s+(course(?:\.\w+)*))", re.M)
 
 
 class ReleaseError(RuntimeError):
@@ -134,13 +158,128 @@ def check_full_marks(chapter: str, nb: nbformat.NotebookNode) -> None:
 
 
 def release(chapter: str, fast: bool = False) -> Path:
-    """Execute, generate and merge one chapter into ``chapters/``; return the notebook path."""
+    """Execute, generate and merge one chapter into ``chapters/``; return the notebook path.
+
+    Always executes; the executed notebook is stored in the cache and the result stamped
+    with its release key (see :func:`update` for the cached path).
+    """
+    key = release_key(chapter, fast=fast)
     executed = execute(chapter, fast=fast)
     check_full_marks(chapter, executed)
+    store_executed(chapter, key, executed)
+    return publish(chapter, key, executed)
+
+
+def publish(chapter: str, key: str, executed: nbformat.NotebookNode) -> Path:
+    """Generate ``chapters/CH`` and merge ``executed``'s outputs into it, stamped with ``key``."""
     out = generate(chapter, ROOT / "chapters")
     merged = merge_outputs(nbformat.read(out, as_version=4), executed)
+    merged.metadata["course_release"] = {"key": key}
     nbformat.write(merged, out)
     return out
+
+
+def update(chapter: str, fast: bool = False, cache: bool = True) -> tuple[Path, str]:
+    """Release one chapter unless it is current; return its path and what was done.
+
+    Args:
+        chapter: the chapter's slug.
+        fast: execute in fast mode (a different key: never mistaken for a real release).
+        cache: use the stamp and the cache; False executes as :func:`release` does.
+
+    Returns:
+        ``(path, action)``, action being ``"up to date"`` (nothing written), ``"from cache"``
+        (generated again from a stored execution) or ``"executed"``.
+    """
+    if not cache:
+        return release(chapter, fast=fast), "executed"
+    key = release_key(chapter, fast=fast)
+    out = ROOT / "chapters" / chapter / f"{chapter}.ipynb"
+    if stamped_key(out) == key:
+        return out, "up to date"
+    executed = load_executed(chapter, key)
+    if executed is not None:
+        return publish(chapter, key, executed), "from cache"
+    return release(chapter, fast=fast), "executed"
+
+
+def release_inputs(chapter: str) -> list[Path]:
+    """Every file a chapter's release depends on, sorted (see the module docstring)."""
+    folder = ROOT / "solutions" / chapter
+    own = [p for p in folder.rglob("*") if p.is_file()
+           and not {".ipynb_checkpoints", "__pycache__"} & set(p.relative_to(folder).parts)]
+    checks = ROOT / "autograder" / "checks" / f"ch{chapter}.py"
+    shared = [ROOT / name for name in SHARED_INPUTS] + ([checks] if checks.is_file() else [])
+    return sorted(set(own) | set(shared) | course_modules(own), key=lambda p: str(p.relative_to(ROOT)))
+
+
+def course_modules(files: list[Path]) -> set[Path]:
+    """The ``course`` package's modules that ``files`` (notebooks or .py) import, transitively."""
+    todo = [_code_text(p) for p in files if p.suffix in (".ipynb", ".py")]
+    found: set[Path] = set()
+    while todo:
+        for match in _IMPORT.finditer(todo.pop()):
+            module, names, plain = match.groups()
+            parts = (module or plain).split(".")
+            candidates = [parts] + [parts + [n.strip("() ")] for n in (names or "").split(",")]
+            for dotted in candidates:
+                path = ROOT.joinpath(*dotted).with_suffix(".py")
+                if path.is_file() and path not in found:
+                    found.add(path)
+                    todo.append(path.read_text())
+    return found
+
+
+def _code_text(path: Path) -> str:
+    if path.suffix != ".ipynb":
+        return path.read_text()
+    nb = json.loads(path.read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def release_key(chapter: str, fast: bool = False) -> str:
+    """A hash of everything the chapter's release depends on; machine-independent."""
+    digest = hashlib.sha256(f"format {RELEASE_FORMAT}\nchapter {chapter}\nfast {fast}\n".encode())
+    for path in release_inputs(chapter):
+        digest.update(f"{path.relative_to(ROOT).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:32]
+
+
+def stamped_key(notebook: Path) -> str | None:
+    """The release key a released notebook was made from (None if absent or unreadable)."""
+    try:
+        return json.loads(Path(notebook).read_text())["metadata"]["course_release"]["key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def cache_path(chapter: str, key: str) -> Path:
+    """Where the executed notebook for ``key`` is kept."""
+    return ROOT / CACHE_DIR_NAME / chapter / f"{key}.ipynb"
+
+
+def store_executed(chapter: str, key: str, executed: nbformat.NotebookNode) -> None:
+    """Keep an executed notebook under its key; drop the oldest beyond ``CACHE_KEEP``."""
+    path = cache_path(chapter, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    nbformat.write(executed, tmp)
+    tmp.replace(path)
+    kept = sorted(path.parent.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in kept[CACHE_KEEP:]:
+        old.unlink(missing_ok=True)
+
+
+def load_executed(chapter: str, key: str) -> nbformat.NotebookNode | None:
+    """The cached executed notebook for ``key``, or None."""
+    path = cache_path(chapter, key)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, ValueError):
+        return None
+    path.touch()  # recently used: kept longest
+    return nb
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("chapters", nargs="*", default=["all"], help="chapter slugs, or 'all'")
     parser.add_argument("--fast", action="store_true", help="execute in fast mode (not for publishing)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="execute every chapter named, even if its inputs are unchanged")
     args = parser.parse_args(argv)
     wanted = chapters() if "all" in args.chapters else args.chapters
     unknown = sorted(set(wanted) - set(chapters()))
@@ -156,11 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     for chapter in wanted:
         start = time.monotonic()
         try:
-            out = release(chapter, fast=args.fast)
+            out, action = update(chapter, fast=args.fast, cache=not args.no_cache)
         except ReleaseError as e:
             print(f"release failed: {e}", file=sys.stderr)
             return 1
-        print(f"released {chapter} -> {out.relative_to(ROOT)} ({time.monotonic() - start:.1f} s)")
+        print(f"{chapter}: {action} -> {out.relative_to(ROOT)} ({time.monotonic() - start:.1f} s)", flush=True)
     return 0
 
 
