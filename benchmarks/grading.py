@@ -28,9 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import paths  # noqa: E402
 from tests import test_chapter_05 as ch05, test_chapter_09 as ch09  # noqa: E402
-from tests.corpus import write_case  # noqa: E402
+from tests.corpus import write_case, write_nbgrader_course  # noqa: E402
 
 CHAPTER_CASES = {ch05.CHAPTER: ch05.CASES, ch09.CHAPTER: ch09.CASES}
 NOT_GRADABLE_BY_NBGRADER = {"not_json", "exits_while_loading", "sgd_cell_deleted"}
@@ -67,13 +66,7 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> float:
 
 def nbgrader_scores(root: Path, fast: bool, chapters: list[str]) -> tuple[float, dict]:
     """Autograde every chapter with nbgrader in a course folder of its own; (seconds, scores)."""
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n"
-        f"c.CourseDirectory.source_directory = {str(paths.course_root() / 'solutions')!r}\n"
-        "c.CourseDirectory.release_directory = 'release'\n"
-        f"c.CourseDirectory.db_url = 'sqlite:///{root}/gradebook.db'\n"
-        "c.Execute.timeout = 600\n")
+    write_nbgrader_course(root)
     exe = str(Path(sys.executable).with_name("nbgrader"))
     for chapter in chapters:  # the release step, not timed
         _run([exe, "generate_assignment", chapter, "--force", "--log-level=WARN"], root, _env())

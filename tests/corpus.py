@@ -103,3 +103,14 @@ def assert_case(chapter: str, result: SubmissionResult, case: Case) -> None:
     for exercise, phrase in case.messages.items():
         assert phrase.lower() in messages[exercise], \
             f"{case.name}: the message for {exercise} lacks {phrase!r}:\n{report}"
+
+
+def write_nbgrader_course(root: Path) -> None:
+    """An nbgrader course folder of its own (config and gradebook) that reads ``solutions/``."""
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(root)!r}\n"
+        f"c.CourseDirectory.source_directory = {str(paths.course_root() / 'solutions')!r}\n"
+        "c.CourseDirectory.release_directory = 'release'\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{root}/gradebook.db'\n"
+        "c.Execute.timeout = 600\n")

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import paths
 from tests import test_chapter_05 as ch05
-from tests.corpus import grade_corpus, write_case
+from tests.corpus import grade_corpus, write_case, write_nbgrader_course
 
 CHAPTER = ch05.CHAPTER
 NAMES = ["solution", "stub", "sgd_never_zeroes", "squared_loss_broadcasts",
@@ -29,13 +28,7 @@ def nbgrader(root: Path, *args: str) -> None:
 @pytest.fixture(scope="module")
 def nbgrader_scores(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n"
-        f"c.CourseDirectory.source_directory = {str(paths.course_root() / 'solutions')!r}\n"
-        "c.CourseDirectory.release_directory = 'release'\n"
-        f"c.CourseDirectory.db_url = 'sqlite:///{root}/gradebook.db'\n"
-        "c.Execute.timeout = 600\n")
+    write_nbgrader_course(root)
     nbgrader(root, "generate_assignment", CHAPTER, "--force")
     for case in CASES:
         write_case(CHAPTER, case, root / "submitted")
