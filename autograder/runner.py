@@ -104,13 +104,18 @@ class Worker:
     def job_dir(self) -> Path:
         return Path(tempfile.mkdtemp(prefix="job-", dir=self.scratch))
 
-    def start(self, job_dir: Path, uid: int, limits: Limits) -> None:
+    def start(self, job_dir: Path, uid: int | None, limits: Limits) -> int:
+        """Fork a job; return its process id (as the worker sees it)."""
         request = {"job_dir": str(job_dir), "uid": uid, "limits": limits.rlimits()}
         try:
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise WorkerError("the harness worker is gone") from None
+        message = self._read_message(timeout=60)
+        if not message or "started" not in message:
+            raise WorkerError("the harness worker did not start the job: " + self._stderr_tail())
+        return int(message["started"])
 
     def poll(self) -> int | None:
         """The job's exit code once it has ended, else None."""
@@ -212,19 +217,23 @@ def run(cells: list[tuple[str, str]], jobs: list[ProbeJob], device: str,
 def _attempt(worker: Worker, cells, jobs: list[ProbeJob], device: str, limits: Limits,
              deadline: float, report: HarnessReport):
     """One forked job: prepare its folder, start it, watch it, clean up after it."""
-    job_dir, uid = worker.job_dir(), secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0]
+    job_dir = worker.job_dir()
+    uid = (secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0]
+           if sandbox.can_switch_user() else None)
+    owner = ("uid", uid)
     try:
         _prepare(job_dir, uid, cells, jobs, device, worker.gpu_fraction)
-        worker.start(job_dir, uid, limits)
-        stopped = _watch(worker, job_dir, uid, jobs, limits, deadline, report)
+        pid = worker.start(job_dir, uid, limits)
+        owner = ("uid", uid) if uid is not None else ("pgid", pid)
+        stopped = _watch(worker, job_dir, owner, jobs, limits, deadline, report)
         report.student_output = _tail(job_dir / "student_output.txt", limits.output_kb)
         return stopped
     finally:
-        kill_user(uid)
+        kill_job(owner)
         shutil.rmtree(job_dir, ignore_errors=True)
 
 
-def _prepare(job_dir: Path, uid: int, cells, jobs: list[ProbeJob], device: str, gpu_fraction: float) -> None:
+def _prepare(job_dir: Path, uid: int | None, cells, jobs: list[ProbeJob], device: str, gpu_fraction: float) -> None:
     work = job_dir / "work"
     work.mkdir()
     for j in jobs:
@@ -237,7 +246,7 @@ def _prepare(job_dir: Path, uid: int, cells, jobs: list[ProbeJob], device: str, 
     (job_dir / "job.json").write_text(json.dumps(job))
     for path in (job_dir, work, *job_dir.iterdir()):
         os.chmod(path, 0o700 if path.is_dir() else 0o600)
-        if os.geteuid() == 0:
+        if uid is not None:
             os.chown(path, uid, uid)
 
 
@@ -254,7 +263,7 @@ def _package_parent() -> str:
     return str(Path(__file__).resolve().parents[1])
 
 
-def _watch(worker: Worker, job_dir: Path, uid: int, jobs: list[ProbeJob], limits: Limits,
+def _watch(worker: Worker, job_dir: Path, owner: tuple, jobs: list[ProbeJob], limits: Limits,
            deadline: float, report: HarnessReport):
     """Watch one job to its end. Returns None when it finished or died outside any check;
     ``("cell", (label, message))`` or ``("check", index)`` when it was stopped there."""
@@ -270,9 +279,9 @@ def _watch(worker: Worker, job_dir: Path, uid: int, jobs: list[ProbeJob], limits
             for ev in _read_progress(job_dir)[seen:]:
                 current = _advance(ev, job_dir, by_index, report)
             return _died(current, rc, limits, report)
-        why = _over_limit(uid, current, started, by_index, limits, deadline)
+        why = _over_limit(owner, current, started, by_index, limits, deadline)
         if why:
-            kill_user(uid)
+            kill_job(owner)
             worker.wait(timeout=30)
             return _stopped(current, why, report)
         time.sleep(POLL)
@@ -312,7 +321,7 @@ def _fault(status: str, message: str) -> dict:
     return {"status": status, "error": message, "call": ""}
 
 
-def _over_limit(uid: int, current, started, by_index, limits: Limits, deadline: float) -> str | None:
+def _over_limit(owner: tuple, current, started, by_index, limits: Limits, deadline: float) -> str | None:
     now = time.monotonic()
     if now >= deadline:
         return f"the submission's time limit ({limits.submission_seconds:g} s)"
@@ -320,28 +329,38 @@ def _over_limit(uid: int, current, started, by_index, limits: Limits, deadline: 
         return f"the check's time limit ({by_index[current[1]].timeout:g} s)"
     if current and current[0] == "cell" and now - started > limits.cell_seconds:
         return f"the time limit for running a cell ({limits.cell_seconds:g} s)"
-    if user_rss_mb(uid) > limits.memory_mb:
+    if job_rss_mb(owner) > limits.memory_mb:
         return f"the memory limit ({limits.memory_mb} MB)"
     return None
 
 
-def user_pids(uid: int) -> list[int]:
-    """Every process running as ``uid``."""
+def job_pids(owner: tuple) -> list[int]:
+    """Every process of a job: ``("uid", n)`` — all processes of that user (the sandboxed
+    case, which no job can leave); ``("pgid", n)`` — the job's process group (no user switch)."""
+    kind, value = owner
+    if value is None:
+        return []
     pids = []
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
+        if not entry.name.isdigit():
+            continue
+        try:
+            if kind == "uid":
+                match = entry.stat().st_uid == value
+            else:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    match = int(f.read().rsplit(")", 1)[1].split()[2]) == value
+        except (OSError, IndexError, ValueError):
+            continue
+        if match:
+            pids.append(int(entry.name))
     return pids
 
 
-def user_rss_mb(uid: int) -> float:
-    """Resident memory of all processes of ``uid`` together, in MB."""
+def job_rss_mb(owner: tuple) -> float:
+    """Resident memory of all the job's processes together, in MB."""
     total = 0
-    for pid in user_pids(uid):
+    for pid in job_pids(owner):
         try:
             with open(f"/proc/{pid}/statm") as f:
                 total += int(f.read().split()[1])
@@ -350,10 +369,10 @@ def user_rss_mb(uid: int) -> float:
     return total * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def kill_user(uid: int) -> None:
-    """SIGKILL every process of ``uid``, repeatedly, until none is left (fork bombs included)."""
+def kill_job(owner: tuple) -> None:
+    """SIGKILL every process of the job, repeatedly, until none is left (fork bombs included)."""
     for _ in range(100):
-        pids = user_pids(uid)
+        pids = [p for p in job_pids(owner) if p != os.getpid()]
         if not pids:
             return
         for sig in (signal.SIGSTOP, signal.SIGKILL):  # stop all first: none can fork again

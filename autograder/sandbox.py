@@ -86,13 +86,33 @@ def bwrap_works() -> bool:
     return proc.returncode == 0 and proc.stdout.strip() == "ok"
 
 
+def _open_to_others(path: Path) -> bool:
+    """Whether a user with no rights of its own can reach and read ``path``."""
+    import stat
+    try:
+        return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents]) and \
+            bool(path.stat().st_mode & stat.S_IROTH)
+    except OSError:
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def can_switch_user() -> bool:
+    """Whether each job can run as a user id of its own: as root, inside bubblewrap (which
+    makes the Python folders reachable), or where Python is readable by every user."""
+    if os.geteuid() != 0:
+        return False
+    roots = _python_roots() + [Path(__file__).resolve().parents[1]]
+    return bwrap_works() or all(_open_to_others(r) for r in roots)
+
+
 def describe() -> str:
     """What the harness runs in, for results.json and the summary."""
     if bwrap_works():
         return "bubblewrap: own user id, mount/network/pid namespaces, read-only system"
-    if os.geteuid() == 0:
+    if can_switch_user():
         return "no namespaces (bubblewrap unavailable): own user id and resource limits"
-    return "no sandbox (not root, no bubblewrap): resource limits only"
+    return "no sandbox (bubblewrap unavailable, no user switch): resource limits only"
 
 
 def worker_command(scratch: Path, device: str) -> list[str]:

@@ -1,8 +1,9 @@
 """A warm harness worker: imports the framework once, then forks one process per job.
 
 Protocol (one JSON object per line): the parent writes
-``{"job_dir": ..., "uid": ..., "limits": {...}}``; the worker forks, the child becomes user
-``uid`` with the job's resource limits and runs :func:`autograder.harness.main`, and the
+``{"job_dir": ..., "uid": ..., "limits": {...}}``; the worker forks, the worker answers
+``{"started": pid}``, the child becomes user ``uid`` (when one is given) with the job's
+resource limits and runs :func:`autograder.harness.main`, and the
 worker answers ``{"exit": code}`` (negative: killed by that signal) when it ends. The parent
 kills a job by killing every process of its user id. Before the loop the worker prints
 ``{"ready": true}`` once everything heavy is imported.
@@ -29,6 +30,7 @@ def main() -> None:
         pid = os.fork()
         if pid == 0:
             _run_job(request)
+        _send({"started": pid})
         _, status = os.waitpid(pid, 0)
         _send({"exit": os.waitstatus_to_exitcode(status)})
 
@@ -47,7 +49,7 @@ def _run_job(request: dict) -> None:
     """In the forked child: drop to the job's user and limits, then run the harness."""
     code = 70
     try:
-        _become(int(request["uid"]), request.get("limits", {}))
+        _become(request.get("uid"), request.get("limits", {}))
         from autograder import harness
         harness.main(request["job_dir"])
         code = 0
@@ -55,14 +57,14 @@ def _run_job(request: dict) -> None:
         os._exit(code)
 
 
-def _become(uid: int, limits: dict) -> None:
+def _become(uid: int | None, limits: dict) -> None:
     os.setsid()
     os.closerange(3, 1 << 16)
     os.umask(0o077)
     for name, value in limits.items():
         res = getattr(resource, name)
         resource.setrlimit(res, (value, value))
-    if os.geteuid() == 0:
+    if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)

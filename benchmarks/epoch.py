@@ -14,7 +14,9 @@ over all 60,000 training images. The pipelines:
      whole epoch into a reused buffer (no index per batch: each batch is a slice), converted
      to float per batch; with the same autograd step, and with the step written out (the
      softmax gradient of chapter 09, ``P - onehot(y)``, in the weight's ``(10, 784)`` layout:
-     no autograd, no per-example Python).
+     no autograd, no per-example Python); and, index-free, the images converted to float32
+     once in an order shuffled once, each epoch taking the batches (contiguous slices) in a
+     new random order, with the step written out.
 
 Each pipeline runs in its own process (so its peak resident memory is its own), and prints
 the median of ``--repeat`` epochs after one warm-up and its ratio to (a). The floor is the
@@ -50,6 +52,7 @@ PIPELINES = {
     "b2": "(b) TensorBatches (chapter 09, grader)",
     "c1": "(c) uint8 epoch gather + slices, autograd",
     "c2": "(c) uint8 epoch gather + slices, fused step",
+    "c3": "(c) float32 once, shuffled blocks, fused step",
 }
 
 
@@ -78,14 +81,20 @@ def fused_step(net):
     buffer = torch.empty(BATCH_SIZE, NUM_INPUTS, device=W.device)  # reused: no allocation per batch
     minus_one = torch.full((1, BATCH_SIZE), -1.0, device=W.device)
 
-    def step(X_u8, y):
+    def step(X_u8, y, scale=1 / 255):
         n = len(y)
-        X = buffer[:n].copy_(X_u8.reshape(n, -1))
-        P = torch.addmm(b.unsqueeze(1), W, X.T, alpha=1 / 255).softmax(0)  # (10, n)
+        X = buffer[:n].copy_(X_u8.reshape(n, -1)) if X_u8.dtype == torch.uint8 else X_u8
+        P = torch.addmm(b.unsqueeze(1), W, X.T, alpha=scale).softmax(0)  # (10, n)
         P.scatter_add_(0, y.unsqueeze(0), minus_one[:, :n])                # softmax - onehot
-        W.addmm_(P, X, alpha=-LR / (255 * n))
+        W.addmm_(P, X, alpha=-LR * scale / n)
         b.sub_(P.sum(1), alpha=LR / n)
     return step
+
+
+def float_step(net):
+    """:func:`fused_step` on rows that are already float32 in [0, 1]."""
+    step = fused_step(net)
+    return lambda X, y: step(X, y, scale=1.0)
 
 
 # -- the pipelines ----------------------------------------------------------------------------
@@ -134,6 +143,21 @@ def epoch_gather_batches(X, y, generator):
     return batches
 
 
+def shuffled_blocks(X_u8, y, generator):
+    """(c), index-free: the images converted to float32 once (the one float copy, the uint8
+    copy freed) in an order shuffled once; each epoch visits the batches — contiguous slices
+    of it — in a new random order. No index per example, no gather, no conversion per batch;
+    the price is that a batch holds the same examples every epoch (only their order changes)."""
+    order = torch.randperm(len(y), generator=generator).to(y.device)
+    X = X_u8.index_select(0, order).reshape(len(y), -1).to(torch.float32).div_(255)
+    Xs, ys = X.split(BATCH_SIZE), y.index_select(0, order).split(BATCH_SIZE)
+
+    def batches():
+        for i in torch.randperm(len(Xs), generator=generator).tolist():
+            yield Xs[i], ys[i]
+    return batches
+
+
 def make_epoch(name: str, device: torch.device, workers: int):
     """A function that trains one epoch with pipeline ``name``."""
     from course.batches import TensorBatches, to_float_images
@@ -157,8 +181,10 @@ def make_epoch(name: str, device: torch.device, workers: int):
         def batches():
             for Xb, yb in raw():
                 yield to_float_images(Xb), yb
-    else:
+    elif name == "c2":
         batches, step = epoch_gather_batches(*uint8_data(device), gen), fused_step(net)
+    else:
+        batches, step = shuffled_blocks(*uint8_data(device), gen), float_step(net)
 
     def epoch():
         for X, y in batches():
