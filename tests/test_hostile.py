@@ -4,6 +4,7 @@ compute — and a clear message, and leaves the batch, the gradebook and other s
 results untouched. All are graded in one batch run, next to a correct submission."""
 import csv
 import json
+import os
 import socket
 import threading
 
@@ -70,7 +71,7 @@ def port():
     server.close()
 
 
-def cases(port: int, out: str, other: str) -> list[Case]:
+def cases(port: int, out: str, other: str, marker: str = "") -> list[Case]:
     return [
         SOLUTION,
         # -- patching the checks or the framework, branching on being graded -----------------
@@ -122,7 +123,7 @@ def cases(port: int, out: str, other: str) -> list[Case]:
         Case("reads_other_student", replace={"linreg": linreg_unless(_reads(other))}),
         Case("writes_gradebook", replace={"data_iter": f"""
             def data_iter(batch_size, features, labels, generator=None):
-                for target in ({out + '/grades.csv'!r}, {out + '/summary.csv'!r}, {REPO + '/hacked.txt'!r}):
+                for target in ({out + '/grades.csv'!r}, {out + '/summary.csv'!r}, {marker!r}):
                     try:
                         with open(target, "w") as f:
                             f.write("student_id,score\\nwrites_gradebook,1000\\n")
@@ -184,15 +185,18 @@ def cases(port: int, out: str, other: str) -> list[Case]:
 def graded(tmp_path_factory, port):
     tmp = tmp_path_factory.mktemp("hostile")
     out, other = tmp / "out", tmp / "submitted" / "solution" / CHAPTER / f"{CHAPTER}.ipynb"
-    all_cases = cases(port, str(out), str(other))
+    marker = paths.course_root() / f".hostile-write-{os.getpid()}.txt"  # in the repository
+    all_cases = cases(port, str(out), str(other), str(marker))
     mp = pytest.MonkeyPatch()
     mp.setenv("NBGRADER_EXECUTION", "autograde")
     mp.setenv("SECRET_API_TOKEN", "do-not-leak")
     try:
         results = grade_corpus(CHAPTER, all_cases, tmp, limits=LIMITS)
+        written = marker.exists()
     finally:
         mp.undo()
-    return all_cases, results, out
+        marker.unlink(missing_ok=True)  # never leave it behind, even when the test fails
+    return all_cases, results, out, written
 
 
 def test_the_harness_is_sandboxed():
@@ -201,20 +205,20 @@ def test_the_harness_is_sandboxed():
 
 @pytest.mark.parametrize("name", [c.name for c in cases(0, "", "")])
 def test_hostile_case(graded, name):
-    all_cases, results, _ = graded
+    all_cases, results, _, _ = graded
     case = next(c for c in all_cases if c.name == name)
     assert_case(CHAPTER, results[name], case)
 
 
 def test_gradebook_and_repository_untouched(graded):
-    _, results, out = graded
+    _, results, out, written = graded
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert {r["student_id"] for r in rows} == set(results)
     assert not any(r["student_id"] == "writes_gradebook" and r["score"] == "1000" for r in rows)
     assert "1000" not in (out / "summary.csv").read_text()
-    assert not (paths.course_root() / "hacked.txt").exists()
+    assert not written, "student code wrote into the repository"
 
 
 def test_output_is_kept_small(graded):
-    _, results, _ = graded
+    _, results, _, _ = graded
     assert len(results["prints_megabytes_and_fake_results"].student_output) <= 2000
