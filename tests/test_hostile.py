@@ -12,7 +12,9 @@ import nbformat
 import pytest
 
 from autograder import paths, sandbox
-from tests.corpus import SOLUTION, Case, assert_case, grade_corpus, solved_notebook
+from autograder.chapter import load_chapter
+from autograder.grader import Grader
+from tests.corpus import SOLUTION, Case, assert_case, grade_corpus, solved_notebook, write_case
 from autograder.runner import Limits
 
 CHAPTER = "05_linear_regression_scratch"
@@ -111,12 +113,6 @@ def cases(port: int, out: str, other: str, marker: str = "") -> list[Case]:
                     except OSError:
                         pass
             """}, scores={"linreg": 0, **ZERO_TRAINING}, messages={"linreg": "stopped: it exceeded"}),
-        Case("memory_hog", replace={"sgd": """
-            def sgd(params, lr, batch_size):
-                hog = []
-                while True:
-                    hog.append(bytearray(64 * 2**20))
-            """}, scores={"sgd": 0, **ZERO_TRAINING}, messages={"sgd": "memory limit (1500 MB)"}),
         # -- reading what it must not, writing outside its scratch folder ----------------------
         Case("reads_solutions", replace={"linreg": linreg_unless(_reads(SOLUTIONS_FILE))}),
         Case("reads_grader_files", replace={"linreg": linreg_unless(_reads(f"{REPO}/autograder/../solutions"))}),
@@ -222,3 +218,20 @@ def test_gradebook_and_repository_untouched(graded):
 def test_output_is_kept_small(graded):
     _, results, _, _ = graded
     assert len(results["prints_megabytes_and_fake_results"].student_output) <= 2000
+
+
+MEMORY_HOG = Case("memory_hog", replace={"sgd": """
+    def sgd(params, lr, batch_size):
+        hog = []
+        while True:  # 512 MB a step, every page written
+            hog.append(b"x" * (512 * 2**20))
+    """}, scores={"sgd": 0, **ZERO_TRAINING}, messages={"sgd": "memory limit (1000 MB)"})
+
+
+def test_a_memory_hog_is_stopped_at_the_memory_limit(tmp_path):
+    """Alone, with time to spare (page faults are slow on a loaded machine), so that the
+    memory limit and not the time limit stops it; the message names the limit."""
+    path = write_case(CHAPTER, MEMORY_HOG, tmp_path)
+    limits = Limits(check_seconds=60, submission_seconds=300, memory_mb=1000)
+    result = Grader(load_chapter(CHAPTER), limits=limits).grade(path, MEMORY_HOG.name)
+    assert_case(CHAPTER, result, MEMORY_HOG)
