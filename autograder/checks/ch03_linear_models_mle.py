@@ -120,6 +120,21 @@ def _nll_what(case, flat):
             f"[{_dtype(case['y_hat'])}]")
 
 
+FLAT_HINT = (" — with y of shape (n,) and y_hat of shape (n, 1), y - y_hat broadcasts "
+             "to (n, n); reshape y to y_hat's shape first")
+
+
+def _expect_with_hint(got, want, what, tol, hint: str, flat: bool) -> None:
+    """``expect_tensor``, its message followed by ``hint`` — or, for (n,) labels, the
+    broadcasting hint when no more specific one applies."""
+    try:
+        expect_tensor(got, want, what, tol)
+    except CheckFailed as e:
+        if flat and isinstance(got, WireTensor) and not hint:
+            hint = FLAT_HINT
+        raise CheckFailed(str(e) + hint) from None
+
+
 def _nll_hint(got, case):
     """Name the common slips: a sum instead of a mean, a missing log term, σ for σ²."""
     if not isinstance(got, WireTensor) or got.values.numel() != 1:
@@ -140,14 +155,7 @@ def _cmp_nll(flat):
     def compare(got, want, inputs, tol):
         for case, g, r in zip(inputs["cases"], got["results"], want["results"]):
             what = _nll_what(case, flat)
-            try:
-                expect_tensor(g, r, what, tol)
-            except CheckFailed as e:
-                hint = _nll_hint(g, case)
-                if flat and isinstance(g, WireTensor) and not hint:
-                    hint = (" — with y of shape (n,) and y_hat of shape (n, 1), y - y_hat broadcasts "
-                            "to (n, n); reshape y to y_hat's shape first")
-                raise CheckFailed(str(e) + hint) from None
+            _expect_with_hint(g, r, what, tol, _nll_hint(g, case), flat)
     return compare
 
 
@@ -217,14 +225,7 @@ def _cmp_sigma(flat):
         for case, g, r in zip(inputs["cases"], got["results"], want["results"]):
             y_shape = f"({case['y'].shape[0]},)" if flat else _shape(case["y"])
             what = f"mle_sigma(y_hat {_shape(case['y_hat'])}, y {y_shape}) [{_dtype(case['y_hat'])}]"
-            try:
-                expect_tensor(g, r, what, tol)
-            except CheckFailed as e:
-                hint = _sigma_hint(g, case)
-                if flat and isinstance(g, WireTensor) and not hint:
-                    hint = (" — with y of shape (n,) and y_hat of shape (n, 1), y - y_hat broadcasts "
-                            "to (n, n); reshape y to y_hat's shape first")
-                raise CheckFailed(str(e) + hint) from None
+            _expect_with_hint(g, r, what, tol, _sigma_hint(g, case), flat)
     return compare
 
 
