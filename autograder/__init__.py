@@ -2,5 +2,17 @@
 
 Pipeline (DESIGN.md §2): load the submission → run the probes in the harness child →
 compare with the reference computed here from ``solutions/`` → report.
+
+Layout:
+
+* the one step, trusted: ``grader.py`` (grade one submission), with ``notebooks.py``,
+  ``chapter.py``, ``spec.py``, ``compare.py``, ``tolerances.py``, ``policy.py`` and the
+  chapters' ``checks/``; ``runner.py`` and ``sandbox.py`` start, watch and kill the harness;
+* ``untrusted/`` — what runs inside the sandboxed harness process (harness, worker, wire);
+* ``executors/`` — where the step runs (``local.py``: a pool of warm workers on this machine);
+* ``formats/`` — what is written from the results (CSV tables, results.json, feedback, the
+  class report, nbgrader's gradebook);
+* ``batch.py`` ties them together for a class; ``cli.py`` is ``python -m autograder``;
+  ``inline.py`` is the nbgrader path (hidden test cells call the same checks in the kernel).
 """
 __version__ = "0.1.0"

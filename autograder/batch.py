@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import report, sandbox
+from autograder import formats, sandbox
+from autograder.executors import local
+from autograder.formats.common import atomic_write
 from autograder.chapter import graded_chapters, load_chapter
 from autograder.grader import Grader, SubmissionResult
-from autograder.runner import Limits, Worker
+from autograder.runner import Limits
 
 
 @dataclass(frozen=True)
@@ -92,57 +91,16 @@ def grade_all(submitted: Path, chapters: list[str], out: Path, device: str = "cp
     todo = [s for s in subs if s not in results]
     start = time.monotonic()
     if todo:
-        results.update(_grade_parallel(todo, graders, keys, out, device, min(jobs, len(todo)), progress, start))
+        def store(sub: Submission, result: SubmissionResult) -> None:
+            atomic_write(_stored(out, sub), json.dumps({"key": keys[sub], "result": result.to_json()}))
+        results.update(local.grade_parallel(todo, graders, store, device, min(jobs, len(todo)), progress, start))
     run = {"device": device, "seed": next(iter(graders.values())).seed if graders else seed,
            "chapters": chapters, "jobs": jobs, "limits": limits.__dict__,
            "sandbox": sandbox.describe(), "graded": len(todo), "reused": len(subs) - len(todo),
            "seconds": round(time.monotonic() - start, 2)}
     ordered = [results[s] for s in subs]
-    report.write_all(out, ordered, run)
+    formats.write_all(out, ordered, run)
     return ordered
-
-
-def _grade_parallel(todo: list[Submission], graders: dict, keys: dict, out: Path, device: str,
-                    jobs: int, progress: bool, start: float) -> dict:
-    """Grade ``todo`` with ``jobs`` warm workers; store each result as soon as it is done."""
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        workers = list(pool.map(lambda _: Worker(device, gpu_fraction=0.9 / jobs), range(jobs)))
-    free: queue.Queue = queue.Queue()
-    for w in workers:
-        free.put(w)
-
-    def grade_one(sub: Submission) -> SubmissionResult:
-        worker = free.get()
-        try:
-            result = graders[sub.chapter].grade(sub.path, sub.student_id, worker=worker)
-        finally:
-            free.put(worker)
-        report.atomic_write(_stored(out, sub), json.dumps({"key": keys[sub], "result": result.to_json()}))
-        return result
-
-    results = {}
-    try:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(grade_one, s): s for s in todo}
-            for done, fut in enumerate(as_completed(futures), 1):
-                results[futures[fut]] = fut.result()
-                if progress:
-                    _bar(done, len(todo), time.monotonic() - start)
-    finally:
-        for w in workers:
-            w.close()
-    return results
-
-
-def _bar(done: int, total: int, seconds: float) -> None:
-    if not sys.stderr.isatty():
-        return
-    width = 30
-    filled = int(width * done / max(total, 1))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {seconds:5.1f} s")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 def summary_line(results: list[SubmissionResult], seconds: float) -> str:

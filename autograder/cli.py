@@ -83,7 +83,7 @@ def _force(force: bool) -> dict:
 
 def write_gradebook(url: str, results: list) -> int:
     """Write the scores into nbgrader's gradebook; 0, or 3 when it cannot be written."""
-    from autograder import gradebook
+    from autograder.formats import gradebook
     db_url = gradebook.default_db_url() if url == DEFAULT_DB else gradebook.as_db_url(url)
     try:
         count = gradebook.write_gradebook(results, db_url)

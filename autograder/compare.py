@@ -7,7 +7,7 @@ import torch
 
 from autograder.spec import CheckFailed
 from autograder.tolerances import Tolerance
-from autograder.wire import WireObject, WireTensor
+from autograder.untrusted.wire import WireObject, WireTensor
 
 _OK_TYPES = ("Tensor", "Parameter")
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import torch
 
-from autograder import notebooks, policy, runner, wire
+from autograder import notebooks, policy, runner
+from autograder.untrusted import wire
 from autograder.chapter import Chapter, reference_namespace
-from autograder.harness import seed_everything
-from autograder.spec import Check, CheckFailed, CheckResult, Context, Exercise, ExerciseResult
+from autograder.spec import (Check, CheckFailed, CheckResult, Context, Exercise, ExerciseResult,
+                             seed_everything)
 from autograder.tolerances import tolerance
 
 DEFAULT_SEED = 20251121  # the course's default; instructors pass --seed to draw other inputs

@@ -117,5 +117,5 @@ def describe() -> str:
 
 def worker_command(scratch: Path, device: str) -> list[str]:
     """How to start a worker: sandboxed when possible."""
-    python = [sys.executable, "-m", "autograder.worker"]
+    python = [sys.executable, "-m", "autograder.untrusted.worker"]
     return bwrap_command(scratch, device) + python if bwrap_works() else python

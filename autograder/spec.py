@@ -15,6 +15,7 @@ Policy checks have no probe: they read the solution cell's syntax tree (see poli
 from __future__ import annotations
 
 import dataclasses
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -35,6 +36,15 @@ class Context:
     device: torch.device
     seed: int
     call: str = ""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) before a probe; student code never chooses."""
+    import numpy as np
+    import torch
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def nbgrader_scores(root: Path, fast: bool, chapters: list[str]) -> tuple[float,
         _run([exe, "generate_assignment", chapter, "--force", "--log-level=WARN"], root, _env())
     seconds = sum(_run([exe, "autograde", chapter, "--create", "--force", "--log-level=WARN"],
                        root, _env(fast)) for chapter in chapters)
-    from autograder.gradebook import open_gradebook
+    from autograder.formats.gradebook import open_gradebook
     with open_gradebook(f"sqlite:///{root}/gradebook.db") as gb:
         scores = {(s.student_id, s.assignment.name): s.score
                   for chapter in chapters for s in gb.find_assignment(chapter).submissions}

@@ -1,7 +1,7 @@
 """The class report: score distributions, the most common failures, what did not run."""
 import csv
 
-from autograder.classreport import common_failures, did_not_run, failure_key, write_class_report
+from autograder.formats.classreport import common_failures, did_not_run, failure_key, write_class_report
 from autograder.grader import SubmissionResult
 from autograder.spec import CheckResult, Exercise, ExerciseResult, Check
 

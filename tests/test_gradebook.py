@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from autograder import gradebook
+from autograder.formats import gradebook
 from autograder.chapter import load_chapter
 from autograder.grader import SubmissionResult
 from autograder.spec import ExerciseResult

@@ -1,6 +1,6 @@
 """The student's feedback page: points, passed and failed checks, code shown as code."""
 from autograder.grader import SubmissionResult
-from autograder.report import feedback_html
+from autograder.formats.feedback import feedback_html
 from autograder.spec import Check, CheckResult, Exercise, ExerciseResult
 
 SOFTMAX = Exercise("softmax", (Check("rows_sum_to_one", 2, "rows sum to one"),

@@ -7,7 +7,7 @@ from autograder.checks.common import call, randn
 from autograder.compare import describe, expect_tensor, preview
 from autograder.policy import forbid_attributes, forbid_loops, forbid_modules
 from autograder.spec import Check, CheckFailed, Exercise
-from autograder.wire import WireTensor
+from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "01_tensors_broadcasting"
 

@@ -16,7 +16,7 @@ from autograder.checks.common import call, randn
 from autograder.compare import describe, expect_number, expect_tensor, preview
 from autograder.policy import forbid_attributes
 from autograder.spec import CheckFailed, Check, Exercise
-from autograder.wire import WireTensor
+from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "02_autograd_computation_graphs"
 

@@ -9,7 +9,7 @@ from autograder.checks.common import call, randn
 from autograder.compare import describe, expect_tensor, expect_values
 from autograder.policy import forbid_attributes
 from autograder.spec import Check, CheckFailed, Exercise
-from autograder.wire import WireTensor
+from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "03_linear_models_mle"
 

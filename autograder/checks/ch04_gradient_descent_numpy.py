@@ -16,7 +16,7 @@ from autograder.compare import describe
 from autograder.policy import forbid_modules
 from autograder.spec import Check, CheckFailed, Exercise
 from autograder.tolerances import Tolerance
-from autograder.wire import WireTensor
+from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "04_gradient_descent_numpy"
 NO_TORCH = "NumPy only (no torch)"

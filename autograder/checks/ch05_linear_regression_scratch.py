@@ -7,7 +7,7 @@ from autograder.checks.common import call, randn, take
 from autograder.compare import describe, expect_tensor, expect_values, preview
 from autograder.spec import Check, CheckFailed, Exercise
 from autograder.tolerances import Tolerance
-from autograder.wire import WireTensor
+from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "05_linear_regression_scratch"
 TRUE_W, TRUE_B = (2.0, -3.4), 4.2

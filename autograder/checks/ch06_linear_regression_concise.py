@@ -10,7 +10,7 @@ from autograder.compare import describe, expect_tensor, expect_values
 from autograder.policy import forbid_attributes
 from autograder.spec import Check, CheckFailed, Exercise
 from autograder.tolerances import Tolerance
-from autograder.wire import WireTensor
+from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "06_linear_regression_concise"
 TRUE_W, TRUE_B = (2.0, -3.4), 4.2

@@ -6,7 +6,7 @@ import torch
 from autograder.checks.common import call, take
 from autograder.compare import describe, expect_tensor
 from autograder.spec import Check, CheckFailed, Exercise
-from autograder.wire import WireTensor
+from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "08_fashion_mnist"
 

@@ -11,7 +11,7 @@ from autograder.checks.common import call, randn
 from autograder.compare import describe, expect_number, expect_tensor
 from autograder.spec import Check, CheckFailed, Exercise
 from autograder.tolerances import Tolerance
-from autograder.wire import WireTensor
+from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "09_softmax_regression_training"
 TARGET_ACCURACY = 0.82  # d2l's result is about 0.83; independent runs gave 0.829–0.835

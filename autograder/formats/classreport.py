@@ -17,7 +17,7 @@ from pathlib import Path
 from statistics import mean, median
 
 from autograder.grader import SubmissionResult
-from autograder.report import atomic_write, rich_text, write_csv
+from autograder.formats.common import atomic_write, rich_text, write_csv
 from autograder.spec import ExerciseResult
 
 CLASS_COLUMNS = ["chapter", "exercise", "submissions", "max_score", "mean", "median",

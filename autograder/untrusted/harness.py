@@ -1,6 +1,6 @@
 """The harness: the child process that runs student code (untrusted side of DESIGN.md §2).
 
-Usage: ``python -m autograder.harness JOB_DIR``. It reads ``JOB_DIR/job.json``: the cells
+Usage: ``python -m autograder.untrusted.harness JOB_DIR``. It reads ``JOB_DIR/job.json``: the cells
 to run, the checks to probe and the device; and for check ``i`` its inputs in
 ``in_<i>.json``/``in_<i>.npz``. It writes each probe's outputs to ``out_<i>.json``/
 ``out_<i>.npz`` and a line per event to ``progress.jsonl``, so the parent knows what was
@@ -14,7 +14,6 @@ import io
 import json
 import linecache
 import os
-import random
 import sys
 import traceback
 from pathlib import Path
@@ -29,8 +28,8 @@ def main(job_dir: str) -> None:
     os.chdir(job["workdir"])
     import numpy as np  # noqa: F401  (imported before student code can patch anything)
     import torch
-    from autograder import wire
-    from autograder.spec import Context
+    from autograder.untrusted import wire
+    from autograder.spec import Context, seed_everything
 
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     for label, src in job["cells"]:
@@ -117,7 +116,7 @@ def _find_check(module, exercise: str, name: str):
 
 def _live(obj):
     """Inputs as live objects: WireTensor → tensor, recursively."""
-    from autograder.wire import WireTensor
+    from autograder.untrusted.wire import WireTensor
     if isinstance(obj, WireTensor):
         return obj.values
     if isinstance(obj, dict):
@@ -127,16 +126,8 @@ def _live(obj):
     return obj
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices) before a probe; student code never chooses."""
-    import numpy as np
-    import torch
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def _probe(check, ns: dict, inputs: dict, ctx) -> dict:
+    from autograder.spec import seed_everything
     seed_everything(ctx.seed)
     try:
         outputs = check.probe(ns, inputs, ctx)

@@ -1,90 +1,12 @@
-"""What grading writes: grades.csv, summary.csv, results.json, per-student HTML feedback and
-the class report (classreport.py).
-
-Every file is written atomically (to a temporary name, then renamed), so an interrupted
-run never leaves a half-written gradebook.
-"""
+"""feedback/<student>/<chapter>.html: a student's feedback page."""
 from __future__ import annotations
 
 import base64
-import csv
-import html
 import io
-import json
-import os
-import platform
 import re
-import tempfile
-from pathlib import Path
-from typing import Iterable
 
-from autograder import __version__
+from autograder.formats.common import escape as _e, num as _num, rich_text
 from autograder.grader import SubmissionResult
-from autograder.tolerances import table
-
-GRADES_COLUMNS = ["student_id", "chapter", "grade_id", "score", "max_score", "status", "message"]
-SUMMARY_COLUMNS = ["assignment", "student_id", "raw_score", "score", "max_score"]
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
-
-
-def grades_rows(results: Iterable[SubmissionResult]) -> list[dict]:
-    """One row per student, chapter and exercise."""
-    rows = []
-    for sub in results:
-        for ex in sub.exercises:
-            rows.append({"student_id": sub.student_id, "chapter": sub.chapter, "grade_id": ex.exercise,
-                         "score": _num(ex.score), "max_score": _num(ex.max_score),
-                         "status": ex.status, "message": _one_line(ex.message)})
-    return rows
-
-
-def summary_rows(results: Iterable[SubmissionResult]) -> list[dict]:
-    """One row per student and chapter, with the columns of ``nbgrader export``."""
-    return [{"assignment": s.chapter, "student_id": s.student_id, "raw_score": _num(s.score),
-             "score": _num(s.score), "max_score": _num(s.max_score)} for s in results]
-
-
-def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, buf.getvalue())
-
-
-def results_json(results: list[SubmissionResult], run: dict) -> dict:
-    """Everything: per check scores and messages, plus device, seeds, versions, tolerances."""
-    import torch
-    return {
-        "run": {**run, "autograder": __version__, "torch": torch.__version__,
-                "python": platform.python_version(), "tolerances": table()},
-        "submissions": [{"student_id": s.student_id, "chapter": s.chapter, "score": s.score,
-                         "max_score": s.max_score, "error": s.error, "seconds": round(s.seconds, 3),
-                         "notebook_sha256": s.notebook_sha256,
-                         "exercises": [e.to_json() for e in s.exercises]} for s in results],
-    }
-
-
-def write_all(out: Path, results: list[SubmissionResult], run: dict) -> None:
-    """grades.csv, summary.csv, results.json, feedback/<student>/<chapter>.html and the class
-    report (class_report.html, class_report.csv) under ``out``."""
-    results = sorted(results, key=lambda s: (s.student_id, s.chapter))
-    write_csv(out / "grades.csv", GRADES_COLUMNS, grades_rows(results))
-    write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(results))
-    atomic_write(out / "results.json", json.dumps(results_json(results, run), indent=1))
-    for sub in results:
-        atomic_write(out / "feedback" / sub.student_id / f"{sub.chapter}.html", feedback_html(sub))
-    if results:
-        from autograder.classreport import write_class_report
-        write_class_report(out, results)
 
 
 def feedback_html(sub: SubmissionResult) -> str:
@@ -182,11 +104,6 @@ def _policy_line(message: str) -> str | None:
     return f"# cell {m.group(2)}, line {m.group(1)}\n{m.group(3)}" if m else None
 
 
-def rich_text(text: str) -> str:
-    """Escape a message for HTML, showing its `backquoted` parts as code."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
-
-
 def _curve_img(curve: dict) -> str:
     import matplotlib
     matplotlib.use("Agg")
@@ -204,15 +121,3 @@ def _curve_img(curve: dict) -> str:
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
     return f"<img alt='your loss curve over the reference' src='data:image/png;base64,{data}'>"
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())[:500]
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text))

@@ -3,7 +3,7 @@
 Protocol (one JSON object per line): the parent writes
 ``{"job_dir": ..., "uid": ..., "limits": {...}}``; the worker forks, the worker answers
 ``{"started": pid}``, the child becomes user ``uid`` (when one is given) with the job's
-resource limits and runs :func:`autograder.harness.main`, and the
+resource limits and runs :func:`autograder.untrusted.harness.main`, and the
 worker answers ``{"exit": code}`` (negative: killed by that signal) when it ends. The parent
 kills a job by killing every process of its user id. Before the loop the worker prints
 ``{"ready": true}`` once everything heavy is imported.
@@ -22,7 +22,7 @@ PR_SET_NO_NEW_PRIVS = 38
 def main() -> None:
     import numpy  # noqa: F401  the framework, imported once for every job
     import torch  # noqa: F401
-    from autograder import harness  # noqa: F401
+    from autograder.untrusted import harness  # noqa: F401
     _import_checks()
     _send({"ready": True, "pid": os.getpid()})
     for line in sys.stdin:
@@ -50,7 +50,7 @@ def _run_job(request: dict) -> None:
     code = 70
     try:
         _become(request.get("uid"), request.get("limits", {}))
-        from autograder import harness
+        from autograder.untrusted import harness
         harness.main(request["job_dir"])
         code = 0
     finally:

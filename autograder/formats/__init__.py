@@ -1,0 +1,30 @@
+"""Output formats: each module writes one kind of file from the same results.
+
+``write_all`` writes the ones every run produces: grades.csv and summary.csv (tables.py),
+results.json (results.py), feedback/<student>/<chapter>.html (feedback.py) and the class
+report (classreport.py). nbgrader's gradebook (gradebook.py) is written on request.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from autograder.formats.common import atomic_write, write_csv
+from autograder.formats.feedback import feedback_html
+from autograder.formats.results import results_json
+from autograder.formats.classreport import write_class_report
+from autograder.formats.tables import GRADES_COLUMNS, SUMMARY_COLUMNS, grades_rows, summary_rows
+from autograder.grader import SubmissionResult
+
+
+def write_all(out: Path, results: list[SubmissionResult], run: dict) -> None:
+    """grades.csv, summary.csv, results.json, feedback/<student>/<chapter>.html and the class
+    report (class_report.html, class_report.csv) under ``out``."""
+    results = sorted(results, key=lambda s: (s.student_id, s.chapter))
+    write_csv(out / "grades.csv", GRADES_COLUMNS, grades_rows(results))
+    write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(results))
+    atomic_write(out / "results.json", json.dumps(results_json(results, run), indent=1))
+    for sub in results:
+        atomic_write(out / "feedback" / sub.student_id / f"{sub.chapter}.html", feedback_html(sub))
+    if results:
+        write_class_report(out, results)

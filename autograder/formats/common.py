@@ -1,0 +1,50 @@
+"""What every output format shares: atomic writes, CSV files, and how numbers and text are shown.
+
+Every file is written atomically (to a temporary name, then renamed), so an interrupted
+run never leaves a half-written gradebook.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+import re
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, buf.getvalue())
+
+
+def rich_text(text: str) -> str:
+    """Escape a message for HTML, showing its `backquoted` parts as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+
+
+def num(x: float) -> str:
+    """A score as shown everywhere: ``2``, ``1.5``, ``0.25``."""
+    return f"{x:g}"
+
+
+def one_line(text: str) -> str:
+    """A message on one line, at most 500 characters (for CSV cells)."""
+    return " ".join(str(text).split())[:500]
+
+
+def escape(text: object) -> str:
+    return html.escape(str(text))
