@@ -30,6 +30,10 @@ class Chapter:
                 return ex
         raise KeyError(f"chapter {self.slug} has no exercise {name!r}")
 
+    def functions(self) -> list[str]:
+        """Every function the chapter's exercises grade, in the chapter's order."""
+        return [name for ex in self.exercises for name in ex.own]
+
     def check(self, exercise: str, name: str) -> Check:
         return next(c for c in self.exercise(exercise).checks if c.name == name)
 
@@ -79,5 +83,6 @@ def reference_namespace(slug: str) -> dict[str, Any]:
     ns: dict[str, Any] = {"__name__": "__reference__"}
     program = notebooks.build_program(nb, nb)
     for label, src in program.cells:
-        exec(compile(src, f"<solutions/{slug}: {label}>", "exec"), ns)
+        if label.startswith(notebooks.SETUP_TAG) or label in program.found:
+            exec(compile(src, f"<solutions/{slug}: {label}>", "exec"), ns)
     return ns

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from autograder import notebooks, policy, runner
-from autograder.untrusted import wire
+from autograder.oracle import Oracle
+from autograder.untrusted import standin, wire
 from autograder.chapter import Chapter, reference_namespace
 from autograder.spec import (Check, CheckFailed, CheckResult, Context, Exercise, ExerciseResult,
                              seed_everything)
@@ -43,10 +44,22 @@ class SubmissionResult:
     notebook_sha256: str = ""
     seconds: float = 0.0
     student_output: str = ""
+    # Set by batch.py from the class folder (see submissions.py, lateness.py):
+    notebook: str = ""  # the file graded, relative to the class folder
+    note: str = ""  # what else its folder held and why this file was graded; timestamp problems
+    duedate: str = ""  # the chapter's due date, ISO 8601 in UTC ("" if none)
+    timestamp: str = ""  # when it was submitted (nbgrader's timestamp.txt), ISO 8601 in UTC
+    seconds_late: float = 0.0  # after the due date and any extension
+    late_penalty: float = 0.0  # points off the total for lateness
 
     @property
     def score(self) -> float:
         return round(sum(e.score for e in self.exercises), 6)
+
+    @property
+    def final_score(self) -> float:
+        """The score after the late penalty (``score`` in ``nbgrader export``)."""
+        return round(self.score - self.late_penalty, 6)
 
     @property
     def max_score(self) -> float:
@@ -117,7 +130,15 @@ class Grader:
     # -- one submission --------------------------------------------------------------
     def grade(self, path: str | Path, student_id: str,
               worker: runner.Worker | None = None) -> SubmissionResult:
-        """Grade one notebook; faults in it become messages and zeros, never exceptions."""
+        """Grade one notebook; faults in it become messages and zeros, never exceptions.
+
+        Two phases. First every check runs with the student's own functions, in one
+        process with no stand-in anywhere. Then each exercise that failed checks while
+        calling a function of the student's that failed its *own* checks runs those checks
+        again, in a process of its own, with a working function standing in (answered by
+        the reference here, see oracle.py) — so one bug costs points once, and no process
+        that holds a stand-in for A ever runs A's checks.
+        """
         start = time.monotonic()
         try:
             student_nb = notebooks.read_notebook(path)
@@ -127,29 +148,91 @@ class Grader:
         except OSError as e:
             return self._unreadable(student_id, f"cannot read {Path(path).name}: {e.strerror}", start)
         program = notebooks.build_program(self.chapter.release(), student_nb)
-        jobs = self._jobs(program)
-        report = runner.run(program.cells, list(jobs.values()), self.device, self.limits, worker)
-        results = tuple(self._exercise_result(ex, program, report) for ex in self.chapter.exercises)
+        steps = [(s.kind, s.label, s.source) for s in program.steps]
+        report = runner.run(steps, list(self._jobs().values()), self.device, self.limits, worker)
+        known = {ex.name: self._exercise_result(ex, program, report) for ex in self.chapter.exercises}
+        for ex in self.chapter.exercises:  # in order: a stand-in's verdict is the final one
+            plan = self.standin_plan(ex, known, program.sources())
+            if plan is None:
+                continue
+            stood = {}
+            if plan.jobs:
+                again = runner.run(steps, plan.jobs, self.device, self.limits, worker,
+                                   Oracle(self.chapter, self.device, plan.names))
+                for job in plan.jobs:
+                    report.outputs[job.index] = again.outputs.get(job.index, NO_ANSWER)
+                    stood[job.index] = plan.names
+            known[ex.name] = self._exercise_result(ex, program, report, stood, plan)
+        results = tuple(known[ex.name] for ex in self.chapter.exercises)
         return SubmissionResult(student_id, self.chapter.slug, results, None,
                                 hashlib.sha256(raw).hexdigest(), time.monotonic() - start,
                                 report.student_output[-2000:])
 
-    def grade_in_process(self, ns: dict, sources: dict[str, str], exercise_name: str) -> ExerciseResult:
-        """The nbgrader path: probe the functions in ``ns`` (a kernel's globals) in this process."""
+    def standin_plan(self, ex: Exercise, known: dict[str, ExerciseResult],
+                     sources: list[str]) -> "StandInPlan | None":
+        """Whether to grade ``ex`` again with working functions standing in for the student's
+        failed ones it calls (directly, through the student's helpers, or through its
+        checks), and the probe jobs to run so. ``known`` holds each exercise's latest result:
+        a function has failed when its exercise still fails with its own stand-ins. An
+        exercise with no code of its own whose every piece failed gets a plan with no jobs:
+        nothing of the student's is left to test."""
+        failed = failed_functions(self.chapter, known) - set(ex.own)
+        reach = notebooks.reachable(notebooks.call_graph(sources), set(ex.own) | set(ex.uses)) | set(ex.uses)
+        names = tuple(n for n in self.chapter.functions() if n in failed & reach)
+        redo = {lead(ex, self.chapter.check(ex.name, r.check)).name
+                for r in known[ex.name].checks if r.status != "passed" and r.kind != "policy"}
+        if not names or not redo:
+            return None
+        if not ex.own and set(ex.uses) <= set(names):
+            return StandInPlan(ex.name, names, [], nothing_left=True)
+        jobs = [dataclasses.replace(job, standins=names) for check, job in self._probes(ex)
+                if check.name in redo]
+        return StandInPlan(ex.name, names, jobs)
+
+    def grade_in_process(self, ns: dict, exercise_name: str, sources: list[str],
+                         earlier: dict[str, ExerciseResult]) -> ExerciseResult:
+        """The nbgrader path: probe the functions in ``ns`` (a kernel's globals) in this process.
+
+        Args:
+            ns: the kernel's globals at the hidden test cell.
+            exercise_name: the exercise to grade.
+            sources: the cells run in the kernel so far (for policy checks and stand-ins).
+            earlier: the results of exercises graded before in this kernel.
+
+        Returns:
+            The exercise's result, with stand-ins as :meth:`grade` uses them.
+        """
         exercise = self.chapter.exercise(exercise_name)
-        program = notebooks.Program(cells=[(k, v) for k, v in sources.items()],
-                                    found={k: "grade_id" for k in sources})
+        program = notebooks.Program(steps=[notebooks.Step("cell", name, cell_source_of(name, sources))
+                                           for name in exercise.own],
+                                    found={name: "grade_id" for name in exercise.own if name in ns})
         report = runner.HarnessReport()
-        for index, (check, job) in enumerate(self._probes(exercise)):
-            ctx = Context(device=torch.device(self.device), seed=job.seed)
-            seed_everything(ctx.seed)
+        for check, job in self._probes(exercise):
+            report.outputs[job.index] = self._probe_here(check, job, ns)
+        first = self._exercise_result(exercise, program, report)
+        plan = self.standin_plan(exercise, {**earlier, exercise_name: first}, sources)
+        stood = {}
+        if plan and plan.jobs:
+            transport = standin.DirectTransport(Oracle(self.chapter, self.device, plan.names).answer_wire)
+            saved = standin.install(ns, list(plan.names), transport)
             try:
-                outputs = check.probe(dict(ns), copy.deepcopy(job.inputs), ctx)
-                out = {"status": "ok", "outputs": outputs, "call": ctx.call}
-            except Exception as e:  # noqa: BLE001  the student's exception is the finding
-                out = {"status": "error", "error": f"{type(e).__name__}: {e}", "call": ctx.call}
-            report.outputs[job.index] = wire.roundtrip(out)
-        return self._exercise_result(exercise, program, report)
+                for job in plan.jobs:
+                    check = self.chapter.check(exercise_name, job.check)
+                    report.outputs[job.index] = self._probe_here(check, job, ns)
+                    stood[job.index] = plan.names
+            finally:
+                standin.restore(ns, saved)
+        return self._exercise_result(exercise, program, report, stood, plan)
+
+    def _probe_here(self, check: Check, job: runner.ProbeJob, ns: dict) -> dict:
+        ctx = Context(device=torch.device(self.device), seed=job.seed)
+        seed_everything(ctx.seed)
+        try:
+            outputs = check.probe(ns, copy.deepcopy(job.inputs), ctx)
+            out = {"status": "ok", "outputs": outputs, "call": ctx.call}
+        except Exception as e:  # noqa: BLE001  the student's exception is the finding
+            out = {"status": "error", "error": f"{type(e).__name__}: {e}", "call": ctx.call}
+        return wire.roundtrip(out)
 
     def _probes(self, exercise: Exercise):
         """One probe job per group of checks that share a probe and its inputs."""
@@ -165,7 +248,7 @@ class Grader:
     def _index(self, exercise: Exercise, check: Check) -> int:
         return list(self._inputs).index((exercise.name, lead(exercise, check).name))
 
-    def _jobs(self, program: notebooks.Program) -> dict[int, runner.ProbeJob]:
+    def _jobs(self) -> dict[int, runner.ProbeJob]:
         return {job.index: job for ex in self.chapter.exercises for _, job in self._probes(ex)}
 
     def _unreadable(self, student_id: str, why: str, start: float) -> SubmissionResult:
@@ -177,7 +260,10 @@ class Grader:
 
     # -- comparing -------------------------------------------------------------------
     def _exercise_result(self, exercise: Exercise, program: notebooks.Program,
-                         report: runner.HarnessReport) -> ExerciseResult:
+                         report: runner.HarnessReport, stood: dict[int, tuple[str, ...]] | None = None,
+                         plan: "StandInPlan | None" = None) -> ExerciseResult:
+        """Compare every check of ``exercise``; ``stood`` names the stand-ins a probe ran with."""
+        stood = stood or {}
         missing = self._missing_message(exercise, program, report)
         results = []
         for check in exercise.checks:
@@ -187,16 +273,22 @@ class Grader:
             elif check.rule:
                 continue
             else:
-                out = report.outputs.get(self._index(exercise, check))
-                results.append(self._evaluate(exercise, check, out))
+                index = self._index(exercise, check)
+                result = self._evaluate(exercise, check, report.outputs.get(index), program)
+                names = stood.get(index, ())
+                results.append(dataclasses.replace(result, standins=names) if names else result)
         if not missing:
             results += self._policy_results(exercise, program, results)
+        if plan and plan.nothing_left:
+            results = [r if r.status == "passed" else dataclasses.replace(r, message=plan.message())
+                       for r in results]
+        results = guarded(exercise, results)
         order = [c.name for c in exercise.checks]
         results.sort(key=lambda r: order.index(r.check))
         return ExerciseResult.from_checks(exercise, results)
 
     def _missing_message(self, exercise: Exercise, program, report) -> str | None:
-        for name in exercise.uses:
+        for name in exercise.own:
             how = program.found.get(name, "missing")
             if how == "missing":
                 return (f"the cell defining `{name}` (grade_id '{name}') is missing from the "
@@ -205,14 +297,15 @@ class Grader:
                 return f"the cell `{name}` raised an error when run: {report.cell_errors[name]}"
         return None
 
-    def _evaluate(self, exercise: Exercise, check: Check, out: dict | None) -> CheckResult:
+    def _evaluate(self, exercise: Exercise, check: Check, out: dict | None,
+                  program: notebooks.Program | None = None) -> CheckResult:
         def result(status: str, message: str, score: float = 0.0, detail=None) -> CheckResult:
             return CheckResult(exercise.name, check.name, check.kind, score, check.points,
                                status, message, detail or {})
         if out is None:
             return result("crashed", "no answer came back from the harness for this check")
         if out.get("status") != "ok":
-            return result(out.get("status", "error"), _error_message(out, exercise))
+            return result(out.get("status", "error"), self._error_message(out, exercise, program))
         want = self.reference(exercise, check)
         tol = tolerance(check.tolerance, torch.device(self.device).type)
         inputs = self._inputs[exercise.name, lead(exercise, check).name]
@@ -225,12 +318,33 @@ class Grader:
                                     f"({type(e).__name__}: {e})")
         return result("passed", check.description, check.points, detail if isinstance(detail, dict) else None)
 
+    def _error_message(self, out: dict, exercise: Exercise, program: notebooks.Program | None) -> str:
+        """What a probe's exception means for the student: a stub, an argument the function
+        does not take, or the call and the error."""
+        error, call = str(out.get("error", "")), str(out.get("call", ""))
+        name = call.split("(")[0] or exercise.name
+        if error.startswith("NotImplementedError"):
+            return f"`{name}` is not written yet: it still raises NotImplementedError"
+        if error.startswith("TypeError") and program is not None:
+            hint = notebooks.signature_hint(name, program.source_of(name) or "",
+                                            self._release_sources().get(name, ""))
+            if hint:
+                return hint
+        return f"{call} raised {error}" if call else error
+
+    def _release_sources(self) -> dict[str, str]:
+        if not hasattr(self, "_release_src"):
+            release = self.chapter.release()
+            self._release_src = {notebooks.grade_id(c): notebooks.source(c)
+                                 for c in notebooks.code_cells(release) if notebooks.is_solution(c)}
+        return self._release_src
+
     def _policy_results(self, exercise: Exercise, program, results: list[CheckResult]) -> list[CheckResult]:
         working = any(r.status == "passed" for r in results)
         out = []
         for check in (c for c in exercise.checks if c.rule):
             found = []
-            for name in exercise.uses:
+            for name in exercise.own:
                 src = program.source_of(name) or ""
                 found += [(name, line, what, policy.source_line(src, line))
                           for line, what in policy.offences(src, check.rule)]
@@ -256,9 +370,48 @@ def lead(exercise: Exercise, check: Check) -> Check:
                 and c.reference_variants == check.reference_variants)
 
 
-def _error_message(out: dict, exercise: Exercise) -> str:
-    error, call = str(out.get("error", "")), str(out.get("call", ""))
-    if error.startswith("NotImplementedError"):
-        name = call.split("(")[0] or exercise.name
-        return f"`{name}` is not written yet: it still raises NotImplementedError"
-    return f"{call} raised {error}" if call else error
+NO_ANSWER = {"status": "crashed", "error": "no answer came back from the harness", "call": ""}
+
+
+@dataclass(frozen=True)
+class StandInPlan:
+    """An exercise to grade again with working functions standing in for ``names``."""
+    exercise: str
+    names: tuple[str, ...]
+    jobs: list
+    nothing_left: bool = False  # every piece the exercise uses failed: nothing to run
+
+    def message(self) -> str:
+        listed = ", ".join(f"`{n}`" for n in self.names)
+        return (f"not graded: your {listed} did not pass their own checks, and this exercise has "
+                "no code of its own, so nothing of yours is left for it to test")
+
+
+def failed_functions(chapter: Chapter, results: dict[str, ExerciseResult]) -> set[str]:
+    """The student's functions whose exercise failed a check of what they compute (a policy
+    offence alone does not count: the function still computes the right thing)."""
+    failed = set()
+    for ex in chapter.exercises:
+        result = results.get(ex.name)
+        if result and any(r.status != "passed" and r.kind != "policy" for r in result.checks):
+            failed |= set(ex.own)
+    return failed
+
+
+def guarded(exercise: Exercise, results: list[CheckResult]) -> list[CheckResult]:
+    """Guards that passed are awarded only when a check that proves the function works passed
+    too (DESIGN.md §3: no points for doing nothing)."""
+    kinds = {c.name: c for c in exercise.checks}
+    working = any(r.status == "passed" and not kinds[r.check].guard and not kinds[r.check].rule
+                  for r in results)
+    if working:
+        return results
+    return [dataclasses.replace(r, score=0.0, status="failed",
+                                message=f"{r.message}: not awarded until the function works (code "
+                                        "that does nothing passes this check too)")
+            if kinds[r.check].guard and r.status == "passed" else r for r in results]
+
+
+def cell_source_of(name: str, sources: list[str]) -> str:
+    """The source of the last cell among ``sources`` that defines ``name`` at top level."""
+    return next((src for src in reversed(sources) if name in notebooks.defines(src)), "")

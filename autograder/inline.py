@@ -14,7 +14,6 @@ import os
 import sys
 import warnings
 
-from autograder import notebooks
 from autograder.chapter import load_chapter
 from autograder.grader import DEFAULT_SEED, Grader
 
@@ -30,34 +29,40 @@ def pick_device(choice: str = "auto") -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _grader(chapter: str) -> Grader:
+def _session(chapter: str) -> "Session":
     seed = int(os.environ.get("AUTOGRADER_SEED", DEFAULT_SEED))
     device = pick_device(os.environ.get("AUTOGRADER_DEVICE", "auto"))
-    return Grader(load_chapter(chapter), device=device, seed=seed)
+    return Session(Grader(load_chapter(chapter), device=device, seed=seed))
+
+
+class Session:
+    """One kernel's grading of one chapter: the grader and the results so far, which later
+    exercises need (a function that failed its checks stands in as a working one)."""
+
+    def __init__(self, grader: Grader):
+        self.grader, self.results = grader, {}
+
+    def grade(self, exercise: str, ns: dict):
+        sources = kernel_sources(ns)
+        result = self.grader.grade_in_process(ns, exercise, sources, dict(self.results))
+        self.results[exercise] = result
+        return result
 
 
 def grade(chapter: str, exercise: str, ns: dict) -> float:
     """Grade one exercise on the functions in ``ns``; print a report; return the points."""
     with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
         warnings.simplefilter("ignore")
-        grader = _grader(chapter)
-        ex = grader.chapter.exercise(exercise)
-        sources = {name: cell_source(ns, name) for name in ex.uses if name in ns}
-        result = grader.grade_in_process(ns, sources, exercise)
+        result = _session(chapter).grade(exercise, ns)
     for check in result.checks:
         mark = "✓" if check.status == "passed" else "✗"
         print(f"{mark} {check.check} ({check.score:g}/{check.max_score:g}): {check.message}")
+    if result.note:
+        print(f"({result.note})")
     print(f"{exercise}: {result.score:g} / {result.max_score:g} points")
     return result.score
 
 
-def cell_source(ns: dict, name: str) -> str:
-    """The source of the last cell run in this kernel that defines ``name``."""
-    for src in reversed(ns.get("In", []) or []):
-        if isinstance(src, str) and name in notebooks.defines(src):
-            return src
-    import inspect
-    try:
-        return inspect.getsource(ns[name])
-    except (OSError, TypeError):
-        return ""
+def kernel_sources(ns: dict) -> list[str]:
+    """The cells run in this kernel so far, oldest first (IPython's ``In``)."""
+    return [src for src in (ns.get("In", []) or []) if isinstance(src, str)]

@@ -10,6 +10,7 @@ costs exactly what it stopped, and the batch goes on.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -27,6 +28,7 @@ from autograder.untrusted import wire
 
 POLL = 0.02  # seconds between looks at a job
 UID_RANGE = (100_000, 2**30)  # jobs run as random user ids from this range
+ORACLE_SOCKET = "oracle.sock"  # in a job's folder: where its stand-ins are answered
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ProbeJob:
     seed: int
     inputs: dict
     timeout: float
+    standins: tuple[str, ...] = ()  # the student's functions a working one stands in for
 
 
 @dataclass
@@ -175,31 +178,34 @@ class Worker:
         self.close()
 
 
-def run(cells: list[tuple[str, str]], jobs: list[ProbeJob], device: str,
-        limits: Limits = Limits(), worker: Worker | None = None) -> HarnessReport:
-    """Run ``cells`` then probe every job in a sandboxed child; never raises for student faults."""
+def run(steps: list[tuple[str, str, str]], jobs: list[ProbeJob], device: str,
+        limits: Limits = Limits(), worker: Worker | None = None, oracle=None) -> HarnessReport:
+    """Run the program's ``steps`` — ``("cell", label, source)`` or ``("probe", exercise, "")``,
+    where that exercise's jobs run — in a sandboxed child; jobs without a probe step run at
+    the end. ``oracle`` (autograder.oracle.Oracle) answers the jobs' stand-ins, if any.
+    Never raises for student faults."""
     own = worker is None
     worker = worker or Worker(device)
     report = HarnessReport()
     deadline = time.monotonic() + limits.submission_seconds
-    remaining, skip_cells = list(jobs), set()
+    remaining, skip = list(jobs), set()
     try:
-        for attempt in range(len(cells) + len(jobs) + 1):
+        for attempt in range(len(steps) + len(jobs) + 1):
             if not remaining and attempt > 0:
                 break
-            live_cells = [(lab, src) for i, (lab, src) in enumerate(cells) if i not in skip_cells]
+            live = [step for i, step in enumerate(steps) if i not in skip]
             try:
-                stopped = _attempt(worker, live_cells, remaining, device, limits, deadline, report)
+                stopped = _attempt(worker, live, remaining, device, limits, deadline, report, oracle)
             except WorkerError:
                 worker.restart()  # the worker, not the job, failed: run the attempt again
-                stopped = _attempt(worker, live_cells, remaining, device, limits, deadline, report)
+                stopped = _attempt(worker, live, remaining, device, limits, deadline, report, oracle)
             if stopped is None:
                 for j in remaining:
                     report.outputs.setdefault(j.index, _fault("crashed", "the harness stopped before this check"))
                 break
             kind, where = stopped
             if kind == "cell":
-                skip_cells.add(next(i for i, (lab, _) in enumerate(cells) if lab == where[0]))
+                skip.add(next(i for i, (k, lab, _) in enumerate(steps) if k == "cell" and lab == where[0]))
                 report.cell_errors[where[0]] = where[1]
             remaining = [j for j in remaining if j.index not in report.outputs]
             report.restarts += 1
@@ -215,35 +221,44 @@ def run(cells: list[tuple[str, str]], jobs: list[ProbeJob], device: str,
     return report
 
 
-def _attempt(worker: Worker, cells, jobs: list[ProbeJob], device: str, limits: Limits,
-             deadline: float, report: HarnessReport):
-    """One forked job: prepare its folder, start it, watch it, clean up after it."""
+def _attempt(worker: Worker, steps, jobs: list[ProbeJob], device: str, limits: Limits,
+             deadline: float, report: HarnessReport, oracle=None):
+    """One forked job: prepare its folder, start it (with its stand-ins' server, if any),
+    watch it, clean up after it."""
     job_dir = worker.job_dir()
     uid = (secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0]
            if sandbox.can_switch_user() else None)
     owner = ("uid", uid)
+    server = contextlib.nullcontext()
     try:
-        _prepare(job_dir, uid, cells, jobs, device, worker.gpu_fraction)
-        pid = worker.start(job_dir, uid, limits)
-        owner = ("uid", uid) if uid is not None else ("pgid", pid)
-        stopped = _watch(worker, job_dir, owner, jobs, limits, deadline, report)
-        report.student_output = _tail(job_dir / "student_output.txt", limits.output_kb)
-        return stopped
+        _prepare(job_dir, uid, steps, jobs, device, worker.gpu_fraction, oracle is not None)
+        if oracle is not None:
+            from autograder.oracle import OracleServer
+            server = OracleServer(job_dir / ORACLE_SOCKET, oracle, uid)
+        with server:
+            pid = worker.start(job_dir, uid, limits)
+            owner = ("uid", uid) if uid is not None else ("pgid", pid)
+            stopped = _watch(worker, job_dir, owner, jobs, limits, deadline, report)
+            report.student_output = _tail(job_dir / "student_output.txt", limits.output_kb)
+            return stopped
     finally:
         kill_job(owner)
         shutil.rmtree(job_dir, ignore_errors=True)
 
 
-def _prepare(job_dir: Path, uid: int | None, cells, jobs: list[ProbeJob], device: str, gpu_fraction: float) -> None:
+def _prepare(job_dir: Path, uid: int | None, steps, jobs: list[ProbeJob], device: str,
+             gpu_fraction: float, oracle: bool) -> None:
     work = job_dir / "work"
     work.mkdir()
     for j in jobs:
         text, npz = wire.dumps(j.inputs)
         (job_dir / f"in_{j.index}.json").write_text(text)
         (job_dir / f"in_{j.index}.npz").write_bytes(npz)
-    job = {"workdir": str(work), "device": device, "cells": cells, "gpu_fraction": gpu_fraction,
+    job = {"workdir": str(work), "device": device, "gpu_fraction": gpu_fraction,
+           "steps": [list(step) for step in steps],
+           "oracle": str(job_dir / ORACLE_SOCKET) if oracle else None,
            "checks": [{"index": j.index, "module": j.module, "exercise": j.exercise,
-                       "check": j.check, "seed": j.seed} for j in jobs]}
+                       "check": j.check, "seed": j.seed, "standins": list(j.standins)} for j in jobs]}
     (job_dir / "job.json").write_text(json.dumps(job))
     for path in (job_dir, work, *job_dir.iterdir()):
         os.chmod(path, 0o700 if path.is_dir() else 0o600)
@@ -252,10 +267,16 @@ def _prepare(job_dir: Path, uid: int | None, cells, jobs: list[ProbeJob], device
 
 
 def child_env() -> dict[str, str]:
-    """A scrubbed environment: no grader settings, no NBGRADER_*, no secrets."""
+    """A scrubbed environment: no grader settings, no NBGRADER_*, no secrets.
+
+    ``HOME`` is ``.``: each job runs in its own writable work folder (the harness changes
+    into it before any student code runs), so the homes that libraries derive from it —
+    matplotlib's ``~/.config``, IPython's ``~/.ipython``, ``~/.cache`` — are that job's own,
+    and no warning about an unwritable home reaches what the student's code printed.
+    """
     keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV", "FASHION_MNIST_DIR")
     env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HOME="/tmp",
+    env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HOME=".",
                PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg", PYTHONPATH=_package_parent())
     return env
 

@@ -61,25 +61,34 @@ class Check:
     tolerance: str = "value"  # a key of tolerances.TOLERANCES
     timeout: float = 20.0  # seconds of wall time for the probe in the harness
     reference_variants: int = 1  # training checks: reference runs over this many shuffles
+    # A guard passes on code that does nothing (a no-op ``sgd`` changes nothing "in place"):
+    # it is awarded only together with a check of the same exercise that proves the
+    # function works (any passed check that is neither a guard nor a policy).
+    guard: bool = False
 
 
 @dataclass(frozen=True)
 class Exercise:
     """A graded unit: one test cell ``test_<name>`` in the notebook, worth the sum of its checks.
 
-    ``functions`` are the solution cells (grade_id = function name) the checks call.
+    ``functions`` are the solution cells (grade_id = function name) it grades: by default
+    the one named like the exercise; ``()`` for an exercise with no code of its own (a
+    training run built from earlier pieces). ``uses`` are other exercises' functions its
+    checks call: when one of them failed its own checks, it stands in (grader.py).
     """
     name: str
     checks: tuple[Check, ...]
-    functions: tuple[str, ...] = ()
+    functions: tuple[str, ...] | None = None
+    uses: tuple[str, ...] = ()
 
     @property
     def points(self) -> float:
         return float(sum(c.points for c in self.checks))
 
     @property
-    def uses(self) -> tuple[str, ...]:
-        return self.functions or (self.name,)
+    def own(self) -> tuple[str, ...]:
+        """The solution cells this exercise grades."""
+        return (self.name,) if self.functions is None else self.functions
 
 
 @dataclass(frozen=True)
@@ -93,13 +102,14 @@ class CheckResult:
     status: str  # passed | failed | error | timeout | crashed | missing
     message: str
     detail: Mapping[str, Any] = field(default_factory=dict)  # curves for training checks
+    standins: tuple[str, ...] = ()  # functions that stood in for the student's in this check
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
     @staticmethod
     def from_json(data: dict) -> "CheckResult":
-        return CheckResult(**data)
+        return CheckResult(**{**data, "standins": tuple(data.get("standins", ()))})
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,7 @@ class ExerciseResult:
     status: str
     message: str
     checks: tuple[CheckResult, ...]
+    note: str = ""  # e.g. which of the student's functions were stood in for, and why
 
     @staticmethod
     def from_checks(exercise: Exercise, results: list[CheckResult]) -> "ExerciseResult":
@@ -119,8 +130,10 @@ class ExerciseResult:
         status = "passed" if not failed else ("partial" if score > 0 else "failed")
         message = "all checks passed" if not failed else "; ".join(
             dict.fromkeys(r.message for r in failed))
-        return ExerciseResult(exercise.name, score, exercise.points, status, message,
-                              tuple(results))
+        stood = sorted({n for r in results for n in r.standins})
+        note = standin_note(stood) if stood else ""
+        return ExerciseResult(exercise.name, score, exercise.points, status,
+                              f"{message} ({note})" if note else message, tuple(results), note)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -129,3 +142,11 @@ class ExerciseResult:
     def from_json(data: dict) -> "ExerciseResult":
         checks = tuple(CheckResult.from_json(c) for c in data["checks"])
         return ExerciseResult(**{**data, "checks": checks})
+
+
+def standin_note(names: list[str]) -> str:
+    """The feedback's line about stand-ins: ``graded with a working `accuracy`, since yours
+    did not pass its own checks``."""
+    listed = " and ".join(f"`{n}`" for n in names)
+    return (f"graded with a working {listed}, since yours did not pass "
+            f"{'its' if len(names) == 1 else 'their'} own checks")

@@ -14,14 +14,14 @@ CASES = [
             with torch.no_grad():
                 for param in params:
                     param -= lr * param.grad / batch_size
-        """}, scores={"sgd": 2, "training": 0}, messages={"sgd": "zero", "training": "loss after epoch"}),
+        """}, scores={"sgd": 2}, messages={"sgd": "zero", "training": "graded with a working `sgd`"}),
     Case("sgd_no_batch_division", replace={"sgd": """
         def sgd(params, lr, batch_size):
             with torch.no_grad():
                 for param in params:
                     param -= lr * param.grad
                     param.grad.zero_()
-        """}, scores={"sgd": 2, "training": 2}, messages={"sgd": "divide the gradient by batch_size"}),
+        """}, scores={"sgd": 2}, messages={"sgd": "divide the gradient by batch_size"}),
     Case("squared_loss_broadcasts", replace={"squared_loss": """
         def squared_loss(y_hat, y):
             return (y_hat - y) ** 2 / 2
@@ -51,8 +51,8 @@ CASES = [
             warnings.warn("a harmless warning", UserWarning)
             return X @ w + b
         """}),
-    Case("sgd_cell_deleted", delete=("sgd",), scores={"sgd": 0, "training": 0},
-         messages={"sgd": "missing", "training": "missing"}),
+    Case("sgd_cell_deleted", delete=("sgd",), scores={"sgd": 0},
+         messages={"sgd": "missing", "training": "graded with a working `sgd`"}),
     Case("not_json", raw=b"{this is not a notebook",
          scores={"synthetic_data": 0, "data_iter": 0, "linreg": 0, "squared_loss": 0, "sgd": 0,
                  "training": 0}, messages={"sgd": "not valid JSON"}),
@@ -61,7 +61,7 @@ CASES = [
         os._exit(0)
         def linreg(X, w, b):
             return X @ w + b
-        """}, scores={"linreg": 0, "training": 0}, messages={"linreg": "process ended"}),
+        """}, scores={"linreg": 0}, messages={"linreg": "process ended", "training": "working `linreg`"}),
 ]
 
 

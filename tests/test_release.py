@@ -60,7 +60,7 @@ def test_notebook_matches_its_checks(chapter):
     assert notebooks.setup_sources(nb), f"{chapter}: no cell tagged 'setup'"
     exercises = load_chapter(chapter).exercises
     for ex in exercises:
-        for fn in ex.uses:
+        for fn in ex.own + ex.uses:
             assert notebooks.is_solution(cells.get(fn, {})), f"{chapter}: no solution cell {fn!r}"
             assert f"check_{fn}" in cells, f"{chapter}: no self-check cell for {fn!r}"
         test = cells.get(f"test_{ex.name}")

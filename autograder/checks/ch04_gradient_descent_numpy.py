@@ -372,7 +372,7 @@ EXERCISES = [
               kind="training", make_inputs=_gd_inputs, probe=_gd_probe,
               compare=_cmp_gd_final, tolerance="trajectory"),
         Check("no_torch", 0.5, NO_TORCH, kind="policy", rule=forbid_modules("torch")),
-    ), functions=("gradient_descent", "compute_loss", "mse_grad")),
+    ), uses=("compute_loss", "mse_grad")),
     Exercise("minibatch_sgd", (
         Check("trajectory", 1.5, "the minibatch losses follow the reference's, with one "
               "rng.permutation(n) per epoch", kind="training", make_inputs=_sgd_inputs,
@@ -381,5 +381,5 @@ EXERCISES = [
               kind="training", make_inputs=_sgd_inputs, probe=_sgd_probe,
               compare=_cmp_sgd_final, tolerance="trajectory"),
         Check("no_torch", 0.5, NO_TORCH, kind="policy", rule=forbid_modules("torch")),
-    ), functions=("minibatch_sgd", "compute_loss", "mse_grad")),
+    ), uses=("compute_loss", "mse_grad")),
 ]

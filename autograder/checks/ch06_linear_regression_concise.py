@@ -374,7 +374,7 @@ EXERCISES = [
         Check("final_parameters", 2, "the learned weight and bias match the reference's",
               kind="training", make_inputs=_train_inputs, probe=_train, compare=_cmp_final_params,
               tolerance="trajectory", timeout=60, reference_variants=5),
-    ), functions=("train_concise", "load_array")),
+    ), uses=("load_array",)),
     Exercise("get_w_b_grads", (
         Check("values", 2, "the weight's and the bias's gradients of net[0], in their shapes",
               kind="gradient", tolerance="grad",

@@ -396,7 +396,11 @@ def _cmp_trajectory(got, want, inputs, tol: Tolerance):
             f"epochs (lr {LR}, batch size {BATCH_SIZE})")
     loss, train_acc, test_acc = _metrics(got, what)
     refs = [_metrics(w, what) for w in want]
-    detail = {"curve": {"student": loss, "reference": refs[0][0], "ylabel": "training loss", "xlabel": "epoch"}}
+    # every quantity over the reference's, for the feedback page; a failed one is plotted first
+    curves = [{"student": mine, "reference": ref, "ylabel": label, "xlabel": "epoch", "first": 1}
+              for label, mine, ref in zip(("training loss", "training accuracy", "test accuracy"),
+                                          (loss, train_acc, test_acc), refs[0])]
+    detail = {"curves": curves}
     for name, mine, ref_values, slack in (("training loss", loss, [r[0] for r in refs], 0.03),
                                           ("training accuracy", train_acc, [r[1] for r in refs], 0.01),
                                           ("test accuracy", test_acc, [r[2] for r in refs], 0.02)):
@@ -408,7 +412,7 @@ def _cmp_trajectory(got, want, inputs, tol: Tolerance):
                                   f"runs give {min(column):.4f}–{max(column):.4f} (accepted "
                                   f"{lo:.4f}–{hi:.4f}). Check train_epoch (backward on the summed loss "
                                   "with a custom updater, which gets the batch size) and what it returns")
-                err.detail = detail
+                err.detail = {"curves": sorted(curves, key=lambda c: c["ylabel"] != name)}
                 raise err
     return detail
 
@@ -459,7 +463,7 @@ EXERCISES = [
               make_inputs=_epoch_inputs, probe=_epoch_custom, compare=_cmp_epoch_custom),
         Check("returns", 1, "returns (mean loss per example, accuracy) over the epoch",
               make_inputs=_epoch_inputs, probe=_epoch_returns, compare=_cmp_epoch_returns),
-    ), functions=("train_epoch", "accuracy")),
+    ), uses=("accuracy",)),
     Exercise("predict", (
         Check("indices", 1, "the argmax of each row: int64 of shape (n,)", tolerance="exact",
               make_inputs=_predict_inputs, probe=_predict_probe,
@@ -475,5 +479,5 @@ EXERCISES = [
         Check("test_accuracy", 2, f"10 epochs on all 60,000 images reach a test accuracy of at least "
               f"{TARGET_ACCURACY}", kind="training", make_inputs=_train_inputs, probe=_train_full,
               compare=_cmp_full, tolerance="trajectory", timeout=150),
-    ), functions=("train_epoch", "accuracy", "evaluate_accuracy")),
+    ), functions=(), uses=("train_epoch", "accuracy", "evaluate_accuracy")),
 ]

@@ -28,39 +28,57 @@ def main(job_dir: str) -> None:
     os.chdir(job["workdir"])
     import numpy as np  # noqa: F401  (imported before student code can patch anything)
     import torch
-    from autograder.untrusted import wire
-    from autograder.spec import Context, seed_everything
+    from autograder.untrusted import standin
 
-    ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
-    for label, src in job["cells"]:
-        _progress(job_dir_path, {"event": "cell", "label": label})
-        error = _run_cell(src, label, ns)
-        _progress(job_dir_path, {"event": "cell_done", "label": label, "error": error})
-    loaded = dict(ns)
     device = torch.device(job["device"])
     if device.type == "cuda":  # workers share one GPU: each job gets its share of memory
         torch.cuda.set_per_process_memory_fraction(float(job.get("gpu_fraction", 1.0)))
+    transport = standin.SocketTransport(job["oracle"]) if job.get("oracle") else None
+    pending: dict[str, list[dict]] = {}
     for item in job["checks"]:
+        pending.setdefault(item["exercise"], []).append(item)
+    ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+    for kind, label, src in job["steps"]:
+        if kind == "cell":
+            _progress(job_dir_path, {"event": "cell", "label": label})
+            error = _run_cell(src, label, ns)
+            _progress(job_dir_path, {"event": "cell_done", "label": label, "error": error})
+        else:
+            _run_checks(job_dir_path, pending.pop(label, []), ns, device, transport)
+    for items in list(pending.values()):  # exercises whose test cell is missing: at the end
+        _run_checks(job_dir_path, items, ns, device, transport)
+    _progress(job_dir_path, {"event": "done"})
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown, which student objects could hook
+
+
+def _run_checks(job_dir: Path, items: list[dict], ns: dict, device, transport) -> None:
+    """Probe each check on the live namespace (with its stand-ins in place); write the outputs."""
+    from autograder.spec import Context
+    from autograder.untrusted import standin, wire
+    for item in items:
         index = item["index"]
-        _progress(job_dir_path, {"event": "check", "index": index})
+        _progress(job_dir, {"event": "check", "index": index})
         module = importlib.import_module(item["module"])
         check = _find_check(module, item["exercise"], item["check"])
-        inputs = _live(wire.loads((job_dir_path / f"in_{index}.json").read_text(),
-                                  (job_dir_path / f"in_{index}.npz").read_bytes()))
+        inputs = _live(wire.loads((job_dir / f"in_{index}.json").read_text(),
+                                  (job_dir / f"in_{index}.npz").read_bytes()))
         ctx = Context(device=device, seed=item["seed"])
-        result = _probe(check, dict(loaded), inputs, ctx)
+        names = item.get("standins") or []
+        saved = standin.install(ns, names, transport) if names and transport else {}
+        try:
+            result = _probe(check, ns, inputs, ctx)
+        finally:
+            standin.restore(ns, saved)
         try:
             text, npz = wire.dumps(result)
         except BaseException as e:  # noqa: BLE001  a returned object that cannot be sent
             text, npz = wire.dumps({"status": "error", "call": ctx.call, "error":
                                     "returned something that cannot be sent back as plain data "
                                     f"({type(e).__name__}: {str(e)[:200]})"})
-        _atomic_write(job_dir_path / f"out_{index}.npz", npz)
-        _atomic_write(job_dir_path / f"out_{index}.json", text.encode())
-        _progress(job_dir_path, {"event": "check_done", "index": index})
-    _progress(job_dir_path, {"event": "done"})
-    sys.stdout.flush()
-    os._exit(0)  # skip interpreter teardown, which student objects could hook
+        _atomic_write(job_dir / f"out_{index}.npz", npz)
+        _atomic_write(job_dir / f"out_{index}.json", text.encode())
+        _progress(job_dir, {"event": "check_done", "index": index})
 
 
 class _Tail(io.TextIOBase):

@@ -1,0 +1,223 @@
+"""The trusted side of stand-ins: answers a harness's calls with the reference's functions.
+
+See :mod:`autograder.untrusted.standin` for what a stand-in is and what crosses. Here, in
+the grader, an :class:`Oracle` holds the reference namespace (``solutions/``) of one
+chapter and the names it may answer for one job; :class:`OracleServer` serves it on a Unix
+socket in the job's folder, for as long as the job runs. Everything that arrives is plain
+data, read with ``allow_pickle=False`` and treated as untrusted: only the named functions
+are called, on tensors, arrays and numbers, and the probe's own object types that the
+checks module lists in ``STANDIN_TYPES``.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from autograder.chapter import Chapter, reference_namespace
+from autograder.untrusted import wire
+from autograder.untrusted.standin import (Live, Slots, StandInError, decode, encode, receive,
+                                          send)
+
+MAX_CALLS = 200_000  # calls one job may make to its stand-ins
+# torch's global random state is one per process and several jobs are answered at once:
+# each answer runs with the harness's state swapped in, under this lock.
+RNG_LOCK = threading.Lock()
+
+
+class Oracle:
+    """Answers calls to the reference's ``names`` (the functions standing in for a student's).
+
+    Args:
+        chapter: the chapter whose solutions answer.
+        device: where the reference computes (the grader's device).
+        names: the functions this job may call.
+    """
+
+    def __init__(self, chapter: Chapter, device: str, names: Iterable[str]):
+        self.ns = reference_namespace(chapter.slug)
+        module = importlib.import_module(chapter.checks_module)
+        self.types = getattr(module, "STANDIN_TYPES", {})
+        self.device, self.names, self.calls = torch.device(device), set(names), 0
+
+    def answer(self, message: dict) -> dict:
+        """The answer to one request; never raises (a fault is an ``error`` answer)."""
+        try:
+            self.calls += 1
+            if self.calls > MAX_CALLS:
+                raise StandInError(f"more than {MAX_CALLS} calls to stand-ins")
+            name = message.get("fn")
+            if name not in self.names or not callable(self.ns.get(name)):
+                raise StandInError(f"no stand-in for {name!r} here")
+            return self._vjp(message) if message.get("op") == "vjp" else self._call(message)
+        except Exception as e:  # noqa: BLE001  the caller's fault or the reference's: reported
+            return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
+
+    def answer_wire(self, text: str, npz: bytes) -> tuple[str, bytes]:
+        """:meth:`answer` on wire data (the nbgrader path's direct transport)."""
+        try:
+            message = wire.loads(text, npz)
+        except Exception as e:  # noqa: BLE001
+            message = {"fn": None, "error": str(e)}
+        return wire.dumps(self.answer(message if isinstance(message, dict) else {}))
+
+    # -- calls ---------------------------------------------------------------------------
+    def _run(self, message: dict) -> tuple[Live, Slots, Any, torch.Tensor]:
+        """Call the reference on the message's arguments, with the harness's random state."""
+        live = self._inputs(message)
+        args = decode(message.get("args", []), live, self._rebuild)
+        kwargs = decode(message.get("kwargs", {}), live, self._rebuild)
+        with RNG_LOCK:
+            saved = torch.get_rng_state()
+            try:
+                torch.set_rng_state(_tensor(message["rng"]).to(torch.uint8))
+                with torch.enable_grad():
+                    result = self.ns[message["fn"]](*args, **kwargs)
+                    out = Slots()
+                    encoded = encode(result, out)  # materialises iterators, which may draw
+                rng = torch.get_rng_state()
+            finally:
+                torch.set_rng_state(saved)
+        return live, out, encoded, rng
+
+    def _call(self, message: dict) -> dict:
+        live, out, encoded, rng = self._run(message)
+        inputs_grad = any(t.requires_grad for t in live.tensors)
+        return {"result": encoded,
+                "out_tensors": [t.detach() for t in out.tensors],
+                "out_arrays": [a.copy() for a in out.arrays],
+                "out_generators": [g.get_state() for g in out.generators],
+                "differentiable": [i for i, t in enumerate(out.tensors)
+                                   if inputs_grad and t.requires_grad and t.grad_fn is not None],
+                "effects": {**_effects(message, live), "rng": rng}}
+
+    def _vjp(self, message: dict) -> dict:
+        live, out, _, _ = self._run(message)
+        outputs = [out.tensors[int(i)] for i in message.get("diff", [])]
+        grads = [torch.zeros_like(o) if g is None else _tensor(g).to(o.device, o.dtype)
+                 for o, g in zip(outputs, message.get("grad_outputs", []))]
+        inputs = [t for t in live.tensors if t.requires_grad]
+        found = torch.autograd.grad(outputs, inputs, grads, allow_unused=True)
+        return {"input_grads": [None if g is None else g.detach() for g in found]}
+
+    def _inputs(self, message: dict) -> Live:
+        tensors = []
+        for value, rg, grad in zip(message.get("tensors", []), message.get("requires_grad", []),
+                                   message.get("grads", [])):
+            t = self._local(value)
+            if rg and (t.is_floating_point() or t.is_complex()):
+                t.requires_grad_()
+            if grad is not None:
+                t.grad = self._local(grad)
+            tensors.append(t)
+        arrays = [np.array(a) for a in message.get("arrays", [])]
+        generators = []
+        for state in message.get("generators", []):
+            g = torch.Generator()
+            g.set_state(_tensor(state).to(torch.uint8))
+            generators.append(g)
+        return Live(tensors, arrays, generators)
+
+    def _local(self, value) -> torch.Tensor:
+        if not isinstance(value, wire.WireTensor):
+            raise StandInError("a tensor argument was too large or malformed")
+        device = self.device if value.device.startswith(self.device.type) else torch.device("cpu")
+        return value.values.clone().to(device)
+
+    def _rebuild(self, kind: str, state: Any) -> Any:
+        if kind not in self.types:
+            raise StandInError(f"a {kind} cannot be rebuilt by the grader")
+        return self.types[kind](state)
+
+
+def _tensor(value) -> torch.Tensor:
+    return value.values if isinstance(value, wire.WireTensor) else torch.as_tensor(value)
+
+
+def _effects(message: dict, live: Live) -> dict:
+    """What the call changed in its arguments: slot index (as text) → new value."""
+    tensors, grads = {}, {}
+    for i, (before, before_grad) in enumerate(zip(message.get("tensors", []), message.get("grads", []))):
+        t = live.tensors[i]
+        if not torch.equal(t.detach().cpu(), _tensor(before)):
+            tensors[str(i)] = t.detach()
+        now = None if t.grad is None else t.grad.detach()
+        if (now is None) != (before_grad is None) or (now is not None and not torch.equal(now.cpu(), _tensor(before_grad))):
+            grads[str(i)] = now
+    arrays = {str(i): a for i, (a, before) in enumerate(zip(live.arrays, message.get("arrays", [])))
+              if not np.array_equal(a, before)}
+    return {"tensors": tensors, "grads": grads, "arrays": arrays,
+            "generators": [g.get_state() for g in live.generators]}
+
+
+class OracleServer:
+    """Serves an :class:`Oracle` on a Unix socket at ``path`` that only ``uid`` may use.
+
+    Use as a context manager around a job; the thread stops (and the socket is removed)
+    when the block ends.
+    """
+
+    def __init__(self, path: Path, oracle: Oracle, uid: int | None):
+        self.path, self.oracle = Path(path), oracle
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        if uid is not None:
+            os.chown(self.path, uid, uid)
+        self.sock.listen(4)
+        self.stopping = threading.Event()
+        self.active: socket.socket | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> "OracleServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        for sock in (self.sock, self.active):
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.sock.close()
+        self.thread.join(timeout=5)
+        self.path.unlink(missing_ok=True)
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.active = conn
+            with conn:
+                self._converse(conn)
+            self.active = None
+
+    def _converse(self, conn: socket.socket) -> None:
+        while not self.stopping.is_set():
+            try:
+                message = receive(conn)
+            except (StandInError, OSError) as e:
+                self._reply(conn, {"error": f"StandInError: {e}"})
+                return
+            if message is None:
+                return
+            if not self._reply(conn, self.oracle.answer(message)):
+                return
+
+    @staticmethod
+    def _reply(conn: socket.socket, answer: dict) -> bool:
+        try:
+            send(conn, answer)
+            return True
+        except OSError:
+            return False
