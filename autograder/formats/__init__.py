@@ -1,6 +1,7 @@
 """Output formats: each module writes one kind of file from the same results.
 
 ``write_all`` writes the ones every run produces: grades.csv and summary.csv (tables.py),
+canvas.csv (canvas.py),
 results.json (results.py), feedback/<student>/<chapter>.html (feedback.py) and the class
 report (classreport.py). nbgrader's gradebook (gradebook.py) is written on request.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from autograder.formats.canvas import write_canvas
 from autograder.formats.common import atomic_write, write_csv
 from autograder.formats.feedback import feedback_html
 from autograder.formats.results import results_json
@@ -23,6 +25,7 @@ def write_all(out: Path, results: list[SubmissionResult], run: dict) -> None:
     results = sorted(results, key=lambda s: (s.student_id, s.chapter))
     write_csv(out / "grades.csv", GRADES_COLUMNS, grades_rows(results))
     write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(results))
+    write_canvas(out, results)
     atomic_write(out / "results.json", json.dumps(results_json(results, run), indent=1))
     for sub in results:
         atomic_write(out / "feedback" / sub.student_id / f"{sub.chapter}.html", feedback_html(sub))
