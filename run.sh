@@ -7,6 +7,7 @@
 #   ./run.sh setup             only the set-up: .venv, pinned packages, Fashion-MNIST
 #   ./run.sh grade ARGS        grade a class: python -m autograder grade ARGS
 #   ./run.sh check NOTEBOOK    a notebook's self-checks as a table
+#   ./run.sh gradescope CH [ARGS]  write CH's Gradescope autograder bundle: python -m autograder gradescope
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
@@ -50,5 +51,6 @@ case "$cmd" in
   release) setup; "$PY" -m course.release "${@:-all}" ;;
   grade)   setup; "$PY" -m autograder grade "$@" ;;
   check)   setup; "$PY" -m autograder check "$@" ;;
+  gradescope) setup; "$PY" -m autograder gradescope "$@" ;;
   *) sed -n '2,10p' "$0"; exit 2 ;;
 esac
