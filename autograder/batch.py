@@ -9,6 +9,7 @@ grader's fingerprint). A re-run reuses every result whose key still matches, unl
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -79,8 +80,13 @@ def _load_stored(out: Path, sub: Submission, key: str) -> SubmissionResult | Non
 
 def grade_all(submitted: Path, chapters: list[str], out: Path, device: str = "cpu",
               jobs: int | None = None, seed: int | None = None, limits: Limits = Limits(),
-              progress: bool = True, force: bool = False) -> list[SubmissionResult]:
-    """Grade every submission (reusing unchanged results unless ``force``); write the reports."""
+              progress: bool = True, force: bool = False,
+              cluster: str | None = None) -> list[SubmissionResult]:
+    """Grade every submission (reusing unchanged results unless ``force``); write the reports.
+
+    ``cluster``: grade on this Dask scheduler's workers (its address or scheduler file)
+    instead of this machine; raises executors.ExecutorError when it cannot.
+    """
     jobs = jobs or os.cpu_count() or 1
     graders = {c: Grader(load_chapter(c), device=device, limits=limits,
                          **({"seed": seed} if seed is not None else {})) for c in chapters}
@@ -93,14 +99,22 @@ def grade_all(submitted: Path, chapters: list[str], out: Path, device: str = "cp
     if todo:
         def store(sub: Submission, result: SubmissionResult) -> None:
             atomic_write(_stored(out, sub), json.dumps({"key": keys[sub], "result": result.to_json()}))
-        results.update(local.grade_parallel(todo, graders, store, device, min(jobs, len(todo)), progress, start))
+        results.update(executor(cluster)(todo, graders, store, device, min(jobs, len(todo)), progress, start))
     run = {"device": device, "seed": next(iter(graders.values())).seed if graders else seed,
            "chapters": chapters, "jobs": jobs, "limits": limits.__dict__,
            "sandbox": sandbox.describe(), "graded": len(todo), "reused": len(subs) - len(todo),
-           "seconds": round(time.monotonic() - start, 2)}
+           "seconds": round(time.monotonic() - start, 2), **({"cluster": cluster} if cluster else {})}
     ordered = [results[s] for s in subs]
     formats.write_all(out, ordered, run)
     return ordered
+
+
+def executor(cluster: str | None):
+    """Where the batch runs: this machine's pool, or a Dask cluster (Dask imported only then)."""
+    if not cluster:
+        return local.grade_parallel
+    from autograder.executors import dask
+    return functools.partial(dask.grade_parallel, cluster=cluster)
 
 
 def summary_line(results: list[SubmissionResult], seconds: float) -> str:

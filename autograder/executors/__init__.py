@@ -1,2 +1,8 @@
-"""Executors: where the same grade-one-submission step runs (this machine's pool of warm
-sandboxed workers; more to come)."""
+"""Executors: where the same grade-one-submission step runs — this machine's pool of warm
+sandboxed workers (local.py), or a Dask distributed cluster whose workers each hold such a
+pool (dask.py, imported only when a cluster is asked for)."""
+
+
+class ExecutorError(RuntimeError):
+    """An executor could not grade the batch (a cluster out of reach, without workers...);
+    the message says what to do."""
