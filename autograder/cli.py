@@ -1,4 +1,4 @@
-"""``python -m autograder``: grade a class, or check one notebook."""
+"""``python -m autograder``: grade a class, check one notebook, or write a Gradescope bundle."""
 from __future__ import annotations
 
 import argparse
@@ -42,8 +42,19 @@ def main(argv: list[str] | None = None) -> int:
                        help="the same, for the scheduler that wrote FILE (dask scheduler --scheduler-file)")
     c = sub.add_parser("check", help="run a notebook's self-checks and print a table")
     c.add_argument("notebook", type=Path)
+    s = sub.add_parser("gradescope", help="write a chapter's Gradescope autograder bundle (a zip)")
+    s.add_argument("chapter", help="a chapter slug")
+    s.add_argument("--out", type=Path, default=Path("gradescope"), help="folder for CHAPTER_gradescope.zip")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--seed", type=int, default=None, help="draw other inputs than the default")
+    s.add_argument("--timeout", type=float, default=None,
+                   help="seconds for the harness (default: leaves room in Gradescope's 10 minutes)")
+    s.add_argument("--memory-mb", type=int, default=None,
+                   help="memory of the harness; Gradescope's container needs it plus the grader's")
+    s.add_argument("--visibility", default="visible",
+                   help="when students see the tests: visible, after_due_date, after_published, hidden")
     args = parser.parse_args(argv)
-    return grade(args) if args.command == "grade" else check(args)
+    return {"grade": grade, "check": check, "gradescope": gradescope}[args.command](args)
 
 
 def check(args) -> int:
@@ -99,6 +110,27 @@ def _cluster(args) -> dict:
     """``cluster=`` for ``batch.grade_all``: the Dask scheduler's address or file, if given."""
     where = args.cluster or args.scheduler_file
     return {"cluster": str(where)} if where else {}
+
+
+def gradescope(args) -> int:
+    """Write the chapter's Gradescope bundle; 0, or 2 for an unknown chapter or setting."""
+    from autograder import paths
+    checks = Path(__file__).resolve().parent / "checks"
+    known = [c for c in paths.chapters() if (checks / f"ch{c}.py").is_file()]
+    if args.chapter not in known:
+        print(f"unknown chapter {args.chapter!r}; known: {', '.join(known)}", file=sys.stderr)
+        return 2
+    from autograder.executors.gradescope import build_bundle
+    limits = {k: v for k, v in (("submission_seconds", args.timeout), ("memory_mb", args.memory_mb))
+              if v is not None}
+    try:
+        bundle = build_bundle(args.chapter, args.out, device=args.device, seed=args.seed,
+                              visibility=args.visibility, limits=limits)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(f"wrote {bundle}: upload it on the assignment's Configure Autograder page")
+    return 0
 
 
 def write_gradebook(url: str, results: list) -> int:
