@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from autograder.spec import (Check, CheckFailed, CheckResult, Context, Exercise,
 from autograder.tolerances import tolerance
 
 DEFAULT_SEED = 20251121  # the course's default; instructors pass --seed to draw other inputs
+# A check run with stand-ins waits for answers from the grader (a round trip per call and
+# per backward pass): it gets this many times its usual time limit.
+STANDIN_SLOWDOWN = 4
 
 
 def derive_seed(seed: int, *names: object) -> int:
@@ -185,8 +189,8 @@ class Grader:
             return None
         if not ex.own and set(ex.uses) <= set(names):
             return StandInPlan(ex.name, names, [], nothing_left=True)
-        jobs = [dataclasses.replace(job, standins=names) for check, job in self._probes(ex)
-                if check.name in redo]
+        jobs = [dataclasses.replace(job, standins=names, timeout=job.timeout * STANDIN_SLOWDOWN)
+                for check, job in self._probes(ex) if check.name in redo]
         return StandInPlan(ex.name, names, jobs)
 
     def grade_in_process(self, ns: dict, exercise_name: str, sources: list[str],
@@ -213,7 +217,7 @@ class Grader:
         plan = self.standin_plan(exercise, {**earlier, exercise_name: first}, sources)
         stood = {}
         if plan and plan.jobs:
-            transport = standin.DirectTransport(Oracle(self.chapter, self.device, plan.names).answer_wire)
+            transport = standin.DirectTransport(Oracle(self.chapter, self.device, plan.names).answer)
             saved = standin.install(ns, list(plan.names), transport)
             try:
                 for job in plan.jobs:
@@ -325,6 +329,11 @@ class Grader:
         name = call.split("(")[0] or exercise.name
         if error.startswith("NotImplementedError"):
             return f"`{name}` is not written yet: it still raises NotImplementedError"
+        undefined = re.match(r"NameError: name '(\w+)' is not defined", error)
+        if undefined and program is not None and program.found.get(undefined.group(1), "missing") != "missing":
+            return (f"`{undefined.group(1)}` is not defined yet where the test cell runs: in your "
+                    f"notebook the cell defining `{undefined.group(1)}` comes after its test cell. The "
+                    "grader, like nbgrader, runs the notebook in order: move that cell back above")
         if error.startswith("TypeError") and program is not None:
             hint = notebooks.signature_hint(name, program.source_of(name) or "",
                                             self._release_sources().get(name, ""))

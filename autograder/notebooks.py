@@ -236,7 +236,7 @@ def _is_constant(node: ast.AST) -> bool:
 
 
 def _find_solution(cells: list[dict], gid: str) -> tuple[dict | None, str]:
-    for cell in cells:
+    for cell in reversed(cells):  # the last of duplicates, as nbgrader's DeduplicateIds keeps
         if grade_id(cell) == gid:
             return cell, "grade_id"
     for cell in cells:  # metadata stripped: the first unlocked cell defining the function

@@ -59,14 +59,6 @@ class Oracle:
         except Exception as e:  # noqa: BLE001  the caller's fault or the reference's: reported
             return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
 
-    def answer_wire(self, text: str, npz: bytes) -> tuple[str, bytes]:
-        """:meth:`answer` on wire data (the nbgrader path's direct transport)."""
-        try:
-            message = wire.loads(text, npz)
-        except Exception as e:  # noqa: BLE001
-            message = {"fn": None, "error": str(e)}
-        return wire.dumps(self.answer(message if isinstance(message, dict) else {}))
-
     # -- calls ---------------------------------------------------------------------------
     def _run(self, message: dict) -> tuple[Live, Slots, Any, torch.Tensor]:
         """Call the reference on the message's arguments, with the harness's random state."""

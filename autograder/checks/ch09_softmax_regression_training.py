@@ -203,13 +203,47 @@ def _epoch_optimizer(ns, inputs, ctx):
             "events": "".join(optimizer.events), "grad_norms": optimizer.grad_norms}
 
 
-def _scratch_model(W, b):
-    def net(X):
-        return torch.softmax(X.reshape(-1, W.shape[0]) @ W + b, 1)
+class _ScratchNet:
+    """The chapter's from-scratch model, softmax(X W + b); it can cross to a stand-in."""
 
-    def loss(y_hat, y):
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def __call__(self, X):
+        return torch.softmax(X.reshape(-1, self.W.shape[0]) @ self.W + self.b, 1)
+
+    def standin_state(self):
+        return "scratch_net", {"W": self.W, "b": self.b}
+
+
+class _CrossEntropy:
+    """The cross-entropy of chosen probabilities, one loss per example."""
+
+    def __call__(self, y_hat, y):
         return -torch.log(y_hat.gather(1, y.reshape(-1, 1)).reshape(-1))
-    return net, loss
+
+    def standin_state(self):
+        return "cross_entropy", {}
+
+
+class _SGD:
+    """The custom updater of chapter 05: ``param -= lr * grad / batch_size``, then zero."""
+
+    def __init__(self, params, lr):
+        self.params, self.lr = list(params), lr
+
+    def __call__(self, batch_size):
+        with torch.no_grad():
+            for param in self.params:
+                param -= self.lr * param.grad / batch_size
+                param.grad.zero_()
+
+    def standin_state(self):
+        return "sgd", {"params": self.params, "lr": self.lr}
+
+
+def _scratch_model(W, b):
+    return _ScratchNet(W, b), _CrossEntropy()
 
 
 def _epoch_custom(ns, inputs, ctx, step=True):
@@ -328,6 +362,19 @@ def _fashion_mnist(train: bool):
     return load_fashion_mnist_uint8(train=train)
 
 
+def _batches_of(split: str, n: int, shuffle: bool, generator, device):
+    """Minibatches of the first ``n`` examples of a Fashion-MNIST split, as TensorBatches that
+    can cross to a stand-in by name (the data set is public; the grader reads it too)."""
+    from course.batches import TensorBatches
+
+    class Batches(TensorBatches):
+        def standin_state(self):
+            return "fashion_mnist", {"split": split, "n": n, "shuffle": shuffle,
+                                     "generator": generator, "device": str(device)}
+    X, y = _fashion_mnist(split == "train")
+    return Batches(X[:n], y[:n], BATCH_SIZE, shuffle=shuffle, generator=generator, device=device)
+
+
 def _train_inputs(gen):
     return {}
 
@@ -335,22 +382,13 @@ def _train_inputs(gen):
 def _softmax_regression(ns, ctx, n_train, n_test, num_epochs, shuffle_seed):
     """The chapter's from-scratch training, with the student's train_epoch, accuracy and
     evaluate_accuracy; returns per-epoch metrics and the model's own test accuracy."""
-    from course.batches import TensorBatches
-    X_train, y_train = _fashion_mnist(True)
-    X_test, y_test = _fashion_mnist(False)
-    train_iter = TensorBatches(X_train[:n_train], y_train[:n_train], BATCH_SIZE, shuffle=True,
-                               generator=torch.Generator().manual_seed(shuffle_seed), device=ctx.device)
-    test_iter = TensorBatches(X_test[:n_test], y_test[:n_test], BATCH_SIZE, device=ctx.device)
+    train_iter = _batches_of("train", n_train, True, torch.Generator().manual_seed(shuffle_seed), ctx.device)
+    test_iter = _batches_of("test", n_test, False, None, ctx.device)
     W = torch.normal(0, 0.01, (784, 10), generator=torch.Generator().manual_seed(ctx.seed))
     W = W.to(ctx.device).requires_grad_()
     b = torch.zeros(10, device=ctx.device, requires_grad=True)
     net, loss = _scratch_model(W, b)
-
-    def updater(batch_size):
-        with torch.no_grad():
-            for param in (W, b):
-                param -= LR * param.grad / batch_size
-                param.grad.zero_()
+    updater = _SGD([W, b], LR)
     epochs, test_accs = [], []
     for _ in range(num_epochs):
         epochs.append(call(ctx, ns, "train_epoch", net, train_iter, loss, updater))
@@ -481,3 +519,17 @@ EXERCISES = [
               compare=_cmp_full, tolerance="trajectory", timeout=150),
     ), functions=(), uses=("train_epoch", "accuracy", "evaluate_accuracy")),
 ]
+
+
+def _rebuild_batches(state: dict):
+    return _batches_of(state["split"], state["n"], state["shuffle"], state["generator"], state["device"])
+
+
+# How the probe's own objects are rebuilt on the trusted side when a stand-in is called with
+# them (autograder/oracle.py): the training run's model, loss, updater and data.
+STANDIN_TYPES = {
+    "scratch_net": lambda state: _ScratchNet(state["W"], state["b"]),
+    "cross_entropy": lambda state: _CrossEntropy(),
+    "sgd": lambda state: _SGD(state["params"], state["lr"]),
+    "fashion_mnist": _rebuild_batches,
+}

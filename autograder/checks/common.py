@@ -44,7 +44,7 @@ def call(ctx: Context, ns: dict, name: str, *args, **kwargs) -> Any:
     ctx.call = f"{name}({', '.join(parts)})"
     fn = ns.get(name)
     if fn is None:
-        raise NameError(f"{name} is not defined")
+        raise NameError(f"name '{name}' is not defined")
     return fn(*args, **kwargs)
 
 

@@ -169,10 +169,9 @@ def slot_payload(slots: Slots) -> dict:
 
 # -- messages ------------------------------------------------------------------------------
 def send(sock: socket.socket, message: dict) -> None:
-    """One message: its JSON and ``.npz`` parts with their lengths in front."""
-    text, npz = wire.dumps(message)
-    body = text.encode()
-    sock.sendall(struct.pack("!QQ", len(body), len(npz)) + body + npz)
+    """One message (:func:`wire.dumps_raw`) with its length in front."""
+    body = wire.dumps_raw(message)
+    sock.sendall(struct.pack("!Q", len(body)) + body)
 
 
 def receive(sock: socket.socket, limit: int = MAX_MESSAGE) -> dict | None:
@@ -181,17 +180,26 @@ def receive(sock: socket.socket, limit: int = MAX_MESSAGE) -> dict | None:
     Raises:
         StandInError: the message is larger than ``limit`` or malformed.
     """
-    head = _read_exactly(sock, 16)
+    head = _read_exactly(sock, 8)
     if head is None:
         return None
-    n_text, n_npz = struct.unpack("!QQ", head)
-    if n_text + n_npz > limit:
-        raise StandInError(f"a message of {n_text + n_npz} bytes is larger than the limit ({limit})")
-    body = _read_exactly(sock, n_text + n_npz)
+    (size,) = struct.unpack("!Q", head)
+    if size > limit:
+        raise StandInError(f"a message of {size} bytes is larger than the limit ({limit})")
+    body = _read_exactly(sock, size)
     if body is None:
         raise StandInError("the message was cut short")
+    return parse(body)
+
+
+def parse(body: bytes) -> dict:
+    """A message's bytes as a dict.
+
+    Raises:
+        StandInError: it is malformed.
+    """
     try:
-        message = wire.loads(body[:n_text].decode(), body[n_text:])
+        message = wire.loads_raw(body)
     except Exception as e:  # noqa: BLE001  anything unreadable is malformed
         raise StandInError(f"malformed message ({type(e).__name__})") from None
     if not isinstance(message, dict):
@@ -231,12 +239,12 @@ class DirectTransport:
     """The nbgrader path's channel: the trusted side is this process (see inline.py); the
     message still goes through the wire format, so both paths compute the same numbers."""
 
-    def __init__(self, answer: Callable[[str, bytes], tuple[str, bytes]]):
+    def __init__(self, answer: Callable[[dict], dict]):
         self.answer = answer
 
     def ask(self, message: dict) -> dict:
-        text, npz = self.answer(*wire.dumps(message))
-        return wire.loads(text, npz)
+        answer = self.answer(parse(wire.dumps_raw(message)))
+        return parse(wire.dumps_raw(answer))
 
 
 # -- the proxy -----------------------------------------------------------------------------
