@@ -1,6 +1,8 @@
 """Grading a class: every submission of one or more chapters, in parallel, then the reports.
 
-Layout (nbgrader's): ``SUBMITTED/<student_id>/<chapter>/<chapter>.ipynb``.
+Layout (nbgrader's): ``SUBMITTED/<student_id>/<chapter>/<chapter>.ipynb``. Every folder in
+it is accounted for (submissions.py): graded, or listed as not graded with the reason; which
+file was graded, its hash and its lateness (lateness.py) go with each result.
 
 Resumable and idempotent: each finished submission's result is written at once, atomically,
 to ``OUT/.results/<chapter>/<student>.json`` with a key (the notebook's hash and the
@@ -9,60 +11,45 @@ grader's fingerprint). A re-run reuses every result whose key still matches, unl
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import formats, sandbox
+from autograder import formats, lateness, sandbox
 from autograder.executors import local
 from autograder.formats.common import atomic_write
 from autograder.chapter import graded_chapters, load_chapter
 from autograder.grader import Grader, SubmissionResult
 from autograder.runner import Limits
+from autograder.submissions import NotGraded, Submission, Survey, survey
 
 
 @dataclass(frozen=True)
-class Submission:
-    student_id: str
-    chapter: str
-    path: Path
+class BatchRun:
+    """What one run did: the results (in the order of the survey), what it did not grade,
+    and how many results it graded now and reused from an earlier run."""
+    results: list[SubmissionResult]
+    not_graded: tuple[NotGraded, ...]
+    graded: int
+    reused: int
+    seconds: float
+    jobs: int
 
 
-def find_submissions(submitted: Path, chapters: list[str]) -> list[Submission]:
-    """All ``<student>/<chapter>/<chapter>.ipynb`` under ``submitted`` for the given chapters.
-
-    A student folder with the chapter folder but no notebook of that name is still listed
-    (it will score zero with a message) — any ``.ipynb`` in it is taken instead.
-    """
-    found = []
-    for student in sorted(p for p in submitted.iterdir() if p.is_dir()):
-        for chapter in chapters:
-            folder = student / chapter
-            if not folder.is_dir():
-                continue
-            nb = folder / f"{chapter}.ipynb"
-            if not nb.is_file():
-                others = sorted(folder.glob("*.ipynb"))
-                nb = others[0] if others else nb
-            found.append(Submission(student.name, chapter, nb))
-    return found
-
-
-def chapters_in(submitted: Path) -> list[str]:
-    """Graded chapters that at least one student submitted."""
-    present = {c.name for s in submitted.iterdir() if s.is_dir() for c in s.iterdir() if c.is_dir()}
-    return [c for c in graded_chapters() if c in present]
-
-
-def _key(sub: Submission, fingerprint: str) -> str:
+def _read(path: Path) -> bytes:
     try:
-        data = sub.path.read_bytes()
+        return path.read_bytes()
     except OSError:
-        data = b""
+        return b""
+
+
+def _key(data: bytes, fingerprint: str) -> str:
     return hashlib.sha256(data + fingerprint.encode()).hexdigest()
 
 
@@ -78,21 +65,36 @@ def _load_stored(out: Path, sub: Submission, key: str) -> SubmissionResult | Non
         return None
 
 
-def grade_all(submitted: Path, chapters: list[str], out: Path, device: str = "cpu",
-              jobs: int | None = None, seed: int | None = None, limits: Limits = Limits(),
-              progress: bool = True, force: bool = False,
-              cluster: str | None = None) -> list[SubmissionResult]:
-    """Grade every submission (reusing unchanged results unless ``force``); write the reports.
+def grade_all(submitted: Path, chapters: list[str], out: Path, **options) -> list[SubmissionResult]:
+    """Grade every submission of ``chapters`` under ``submitted`` and write the reports
+    (:func:`grade_class` with its options); return the results."""
+    return grade_class(submitted, survey(submitted, chapters, graded_chapters()), out, **options).results
 
-    ``cluster``: grade on this Dask scheduler's workers (its address or scheduler file)
-    instead of this machine; raises executors.ExecutorError when it cannot.
+
+def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
+                jobs: int | None = None, seed: int | None = None, limits: Limits = Limits(),
+                progress: bool = True, force: bool = False, cluster: str | None = None,
+                deadlines: lateness.Deadlines | None = None, roster: dict | None = None) -> BatchRun:
+    """Grade the submissions ``found`` under ``submitted`` (reusing unchanged results unless
+    ``force``); write the reports, with what was not graded and why.
+
+    Args:
+        cluster: grade on this Dask scheduler's workers (its address or scheduler file)
+            instead of this machine; raises executors.ExecutorError when it cannot.
+        deadlines: due dates, extensions and the late policy (default: nothing is late).
+        roster: student id → ``last_name``, ``first_name``, ``email`` (from the gradebook),
+            for summary.csv.
     """
     jobs = jobs or os.cpu_count() or 1
+    chapters = found.chapters
+    if progress:
+        print(f"loading the grader and the references of {len(chapters)} chapter(s)…", file=sys.stderr, flush=True)
     graders = {c: Grader(load_chapter(c), device=device, limits=limits,
                          **({"seed": seed} if seed is not None else {})) for c in chapters}
     fingerprints = {c: g.fingerprint() for c, g in graders.items()}
-    subs = find_submissions(submitted, chapters)
-    keys = {s: _key(s, fingerprints[s.chapter]) for s in subs}
+    subs = list(found.submissions)
+    data = {s: _read(s.path) for s in subs}
+    keys = {s: _key(data[s], fingerprints[s.chapter]) for s in subs}
     results = {s: r for s in subs if not force and (r := _load_stored(out, s, keys[s]))}
     todo = [s for s in subs if s not in results]
     start = time.monotonic()
@@ -100,13 +102,30 @@ def grade_all(submitted: Path, chapters: list[str], out: Path, device: str = "cp
         def store(sub: Submission, result: SubmissionResult) -> None:
             atomic_write(_stored(out, sub), json.dumps({"key": keys[sub], "result": result.to_json()}))
         results.update(executor(cluster)(todo, graders, store, device, min(jobs, len(todo)), progress, start))
+    deadlines = deadlines or lateness.Deadlines({}, {})
+    ordered = [stamped(results[s], s, submitted, hashlib.sha256(data[s]).hexdigest(), deadlines) for s in subs]
+    seconds = round(time.monotonic() - start, 2)
     run = {"device": device, "seed": next(iter(graders.values())).seed if graders else seed,
            "chapters": chapters, "jobs": jobs, "limits": limits.__dict__,
            "sandbox": sandbox.describe(), "graded": len(todo), "reused": len(subs) - len(todo),
-           "seconds": round(time.monotonic() - start, 2), **({"cluster": cluster} if cluster else {})}
-    ordered = [results[s] for s in subs]
-    formats.write_all(out, ordered, run)
-    return ordered
+           "not_graded": len(found.not_graded), "seconds": seconds,
+           "due": {c: lateness.iso(d) for c, d in deadlines.due.items() if c in chapters},
+           "late_policy": dataclasses.asdict(deadlines.policy), **({"cluster": cluster} if cluster else {})}
+    formats.write_all(out, ordered, run, not_graded=found.not_graded, roster=roster)
+    return BatchRun(ordered, found.not_graded, len(todo), len(subs) - len(todo), seconds, jobs)
+
+
+def stamped(result: SubmissionResult, sub: Submission, submitted: Path, sha256: str,
+            deadlines: lateness.Deadlines) -> SubmissionResult:
+    """The result with what the class folder says about it: the file graded, its hash, the
+    note on how it was picked, and when it was submitted, how late, and the penalty."""
+    when, problem = lateness.read_timestamp(sub.path.parent)
+    late = deadlines.seconds_late(sub.chapter, sub.student_id, when)
+    return dataclasses.replace(
+        result, notebook=sub.path.relative_to(submitted).as_posix(), notebook_sha256=sha256,
+        note="; ".join(n for n in (sub.note, problem) if n),
+        duedate=lateness.iso(deadlines.due.get(sub.chapter)), timestamp=lateness.iso(when),
+        seconds_late=late, late_penalty=deadlines.policy.penalty(result.score, late))
 
 
 def executor(cluster: str | None):
@@ -117,13 +136,27 @@ def executor(cluster: str | None):
     return functools.partial(dask.grade_parallel, cluster=cluster)
 
 
-def summary_line(results: list[SubmissionResult], seconds: float) -> str:
-    """One line for the end of a run: how many, the mean score, how many failed to run."""
-    if not results:
-        return "no submissions found"
-    total = sum(r.score for r in results)
-    possible = sum(r.max_score for r in results)
-    broken = sum(1 for r in results if r.error)
-    return (f"graded {len(results)} submission(s) in {seconds:.1f} s: "
-            f"{total / len(results):.2f} points on average of {possible / len(results):.2f}; "
-            f"{broken} could not be read")
+def summary_lines(run: BatchRun) -> list[str]:
+    """The end of a run: how many graded and reused, then per chapter the mean score (out
+    of that chapter's maximum), how many could not be read, were late or were flagged."""
+    lines = [f"{run.graded} graded, {run.reused} reused in {run.seconds:.1f} s "
+             f"({run.jobs} worker(s)); {len(run.not_graded)} folder(s) not graded"]
+    for chapter in dict.fromkeys(r.chapter for r in run.results):
+        lines.append("  " + chapter_line(chapter, [r for r in run.results if r.chapter == chapter]))
+    return lines
+
+
+def chapter_line(chapter: str, results: list[SubmissionResult]) -> str:
+    """``05_x: 9 submission(s), mean 12.33 of 17; 1 could not be read; 2 late (…)``."""
+    n = len(results)
+    mean = sum(r.score for r in results) / n
+    parts = [f"{chapter}: {n} submission(s), mean {mean:.2f} of {results[0].max_score:g}"]
+    late = [r for r in results if r.seconds_late > 0]
+    if late:
+        final = sum(r.final_score for r in results) / n
+        parts.append(f"{len(late)} late (mean after late penalties {final:.2f})")
+    for count, what in ((sum(1 for r in results if r.error), "could not be read"),
+                        (sum(1 for r in results if r.note), "flagged (see the note in results.json)")):
+        if count:
+            parts.append(f"{count} {what}")
+    return "; ".join(parts)

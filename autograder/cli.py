@@ -1,40 +1,78 @@
-"""``python -m autograder``: grade a class, check one notebook, or write a Gradescope bundle."""
+"""``python -m autograder``: grade a class, check one notebook, or write a Gradescope bundle.
+
+Every argument and path of ``grade`` is checked first, before PyTorch is loaded (it takes
+seconds): a bad one ends the command at once with one line saying what was expected and
+what came instead, and exit status 2. Only then is the class folder surveyed (a folder
+with nothing to grade ends it with status 1, writing nothing), and then the grader loaded.
+"""
 from __future__ import annotations
 
 import argparse
-import inspect
+import os
 import sys
-import time
 from pathlib import Path
 
-from autograder import batch
-from autograder.chapter import graded_chapters
+from autograder import lateness
 from autograder.executors import ExecutorError
-from autograder.inline import pick_device
-from autograder.runner import Limits
+from autograder.submissions import Survey, graded_chapters, nearest_text, not_graded_lines, survey
 
 DEFAULT_DB = "default"  # --gradebook with no URL: the course's own gradebook
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported in one line (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _positive(kind: type):
+    """An argparse type: a number of ``kind`` greater than zero."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number "
+                                             f"greater than 0, got {text!r}")
+        return value
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder",
-                                     description="Grade the course's notebooks.")
+    parser = _Parser(prog="python -m autograder", description="Grade the course's notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade SUBMITTED/<student>/<chapter>/<chapter>.ipynb")
     g.add_argument("submitted", type=Path)
     g.add_argument("--chapter", required=True, help="a chapter slug, or 'all'")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--jobs", type=int, default=None, help="parallel harnesses (default: cores)")
+    g.add_argument("--jobs", type=_positive(int), default=None, help="parallel harnesses (default: cores)")
     g.add_argument("--out", type=Path, default=Path("grading-out"))
     g.add_argument("--seed", type=int, default=None, help="draw other inputs than the default")
-    g.add_argument("--timeout", type=float, default=Limits.submission_seconds,
-                   help="seconds of wall time per submission")
-    g.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+    g.add_argument("--timeout", type=_positive(float), default=None,
+                   help="seconds of wall time per submission (default 600)")
+    g.add_argument("--memory-mb", type=_positive(int), default=None,
+                   help="memory of one submission's processes (default 4096)")
     g.add_argument("--gradebook", nargs="?", const=DEFAULT_DB, default=None, metavar="DB_URL",
                    help="also write the scores into nbgrader's gradebook (default: the course's "
-                        "gradebook.db from nbgrader_config.py), so formgrader shows them")
+                        "gradebook.db from nbgrader_config.py), so formgrader shows them; the "
+                        "autograded copies go into autograded/ beside SUBMITTED")
+    g.add_argument("--due", action="append", default=[], metavar="[CHAPTER=]DATE",
+                   help="the due date (ISO 8601 or nbgrader's '2026-03-01 17:00:00 Europe/Berlin'; "
+                        "UTC without a zone) of every chapter graded, or of CHAPTER; repeatable. "
+                        "Default: the gradebook's, with --gradebook")
+    g.add_argument("--late-penalty", choices=lateness.METHODS, default=None,
+                   help="none, zero, or subtract --late-points-per-hour per hour late (default: "
+                        "LateSubmissionPlugin.penalty_method in nbgrader_config.py, else none)")
+    g.add_argument("--late-points-per-hour", type=_positive(float), default=1.0,
+                   help="for --late-penalty subtract (default 1)")
     g.add_argument("--force", action="store_true",
                    help="re-grade even if the notebook and the grader are unchanged")
+    g.add_argument("--roster", type=Path, metavar="CSV",
+                   help="students' names and LMS ids for summary.csv and canvas.csv: nbgrader's "
+                        "student columns (id, first_name, last_name, email, lms_user_id; optionally "
+                        "sis_user_id, sis_login_id, section)")
     where = g.add_mutually_exclusive_group()
     where.add_argument("--cluster", metavar="tcp://HOST:PORT",
                        help="grade on the workers of this Dask scheduler instead of this machine")
@@ -69,41 +107,172 @@ def check(args) -> int:
 
 
 def grade(args) -> int:
-    if not args.submitted.is_dir():
-        print(f"no such folder: {args.submitted}", file=sys.stderr)
-        return 2
+    """Check the arguments, survey the class folder, grade, report; the exit status: 0, 1
+    (nothing to grade), 2 (a bad argument), 3 (the gradebook), 4 (the cluster)."""
     known = graded_chapters()
-    chapters = batch.chapters_in(args.submitted) if args.chapter == "all" else [args.chapter]
-    unknown = [c for c in chapters if c not in known]
-    if unknown:
-        print(f"unknown chapter {unknown[0]!r}; known: {', '.join(known)}", file=sys.stderr)
+    problem = argument_problem(args, known)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
-    if args.scheduler_file and not args.scheduler_file.is_file():
-        print(f"no such scheduler file: {args.scheduler_file}", file=sys.stderr)
+    found = survey(args.submitted, None if args.chapter == "all" else [args.chapter], known)
+    if not found.submissions:
+        print(f"nothing to grade in {args.submitted}: no notebook in <student_id>/<chapter>/ for "
+              f"{'any chapter' if args.chapter == 'all' else args.chapter}; nothing was written",
+              file=sys.stderr)
+        for line in not_graded_lines(found.not_graded):
+            print(line, file=sys.stderr)
+        return 1
+    _say(found_line(found, args.submitted))
+    context = _class_context(args, found)
+    if context is None:
+        return 3
+    roster = _roster(args.roster)
+    if roster is None:
         return 2
+    deadlines, gb_roster = context
+    return _grade_found(args, found, deadlines, {**gb_roster, **roster.get("roster", {})})
+
+
+def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dict) -> int:
+    """Load the grader (and PyTorch), grade what was found, print the summary, write the gradebook."""
+    from autograder import batch
+    from autograder.inline import pick_device
+    from autograder.runner import Limits
     # on a cluster, cuda names the workers' GPUs (the --resources GPU=1 workers), not this machine's
     device = "cuda" if _cluster(args) and args.device == "cuda" else pick_device(args.device)
-    limits = Limits(submission_seconds=args.timeout, memory_mb=args.memory_mb)
-    start = time.monotonic()
+    limits = Limits(**{k: v for k, v in (("submission_seconds", args.timeout), ("memory_mb", args.memory_mb))
+                       if v is not None})
     try:
-        results = batch.grade_all(args.submitted, chapters, args.out, device=device, jobs=args.jobs,
-                                  seed=args.seed, limits=limits, **_force(args.force), **_cluster(args))
+        run = batch.grade_class(args.submitted, found, args.out, device=device, jobs=args.jobs,
+                                seed=args.seed, limits=limits, force=args.force, deadlines=deadlines,
+                                roster=roster, **_cluster(args))
     except ExecutorError as e:
         print(e, file=sys.stderr)
         return 4
-    print(batch.summary_line(results, time.monotonic() - start))
-    print(f"wrote {args.out}/grades.csv, summary.csv, results.json, class_report.html and feedback/")
-    return write_gradebook(args.gradebook, results) if args.gradebook else 0
+    print("\n".join(batch.summary_lines(run) + not_graded_lines(run.not_graded)))
+    print(f"wrote {args.out}/: grades.csv, summary.csv, results.json, class_report.html and "
+          f"feedback/ ({len(run.results)} page(s))")
+    return write_gradebook(args.gradebook, run.results, args.submitted, deadlines) if args.gradebook else 0
 
 
-def _force(force: bool) -> dict:
-    """``force=`` for ``batch.grade_all`` when it takes it (re-grading unchanged notebooks)."""
-    if "force" in inspect.signature(batch.grade_all).parameters:
-        return {"force": force}
-    if force:
-        print("note: this grader re-grades every notebook anyway; --force changes nothing",
-              file=sys.stderr)
-    return {}
+def argument_problem(args, known: list[str]) -> str | None:
+    """The first thing wrong with ``grade``'s arguments and paths, in one line; None if none."""
+    for problem in (_submitted_problem(args.submitted), _chapter_problem(args.chapter, known),
+                    _out_problem(args.out, args.submitted), _due_problem(args.due, known),
+                    _gradebook_problem(args.gradebook), _file_problem("--roster", args.roster),
+                    _file_problem("--scheduler-file", args.scheduler_file)):
+        if problem:
+            return problem
+    return None
+
+
+def _submitted_problem(submitted: Path) -> str | None:
+    expected = "expected the class folder, SUBMITTED/<student_id>/<chapter>/<chapter>.ipynb"
+    if not submitted.exists():
+        return f"no such folder: {submitted} ({expected})"
+    if not submitted.is_dir():
+        return f"{submitted} is a file; {expected}"
+    if not os.access(submitted, os.R_OK | os.X_OK):
+        return f"{submitted} cannot be read (permission denied)"
+    return None
+
+
+def _chapter_problem(chapter: str, known: list[str]) -> str | None:
+    if chapter == "all" or chapter in known:
+        return None
+    return f"--chapter {chapter!r} is not a chapter of this course; {nearest_text(chapter, known)} (or 'all')"
+
+
+def _out_problem(out: Path, submitted: Path) -> str | None:
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file; expected a folder (created if missing)"
+    if submitted.resolve() in [out.resolve(), *out.resolve().parents]:
+        return f"--out {out} is inside the class folder {submitted}; put the grades elsewhere"
+    existing = next(p for p in [out, *out.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return f"--out {out}: cannot create a folder in {existing} (not a writable folder)"
+    return None
+
+
+def _due_problem(dues: list[str], known: list[str]) -> str | None:
+    try:
+        due_dates(dues, known)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def due_dates(dues: list[str], chapters: list[str]) -> dict:
+    """``--due [CHAPTER=]DATE`` options as chapter → naive UTC datetime (a date without a
+    chapter applies to every chapter in ``chapters``; a chapter's own date wins).
+
+    Raises:
+        ValueError: an unknown chapter or a date that cannot be read, in one line.
+    """
+    every, own = {}, {}
+    for text in dues:
+        chapter, _, when = text.rpartition("=") if "=" in text.split(" ")[0] else ("", "", text)
+        if chapter and chapter not in chapters:
+            raise ValueError(f"--due {text!r}: {chapter!r} is not a chapter of this course; "
+                             f"{nearest_text(chapter, chapters)}")
+        try:
+            parsed = lateness.parse_time(when)
+        except ValueError as e:
+            raise ValueError(f"--due {text!r}: {e}; expected e.g. 2026-03-01T17:00:00+01:00") from None
+        (own.__setitem__(chapter, parsed) if chapter else every.update({c: parsed for c in chapters}))
+    return {**every, **own}
+
+
+def _gradebook_problem(where: str | None) -> str | None:
+    if where in (None, DEFAULT_DB) or "://" in where:
+        return None
+    path = Path(where)
+    if path.is_dir():
+        return f"--gradebook {where} is a folder; expected a database URL or an SQLite file"
+    if not path.absolute().parent.is_dir():
+        return f"--gradebook {where}: no folder {path.absolute().parent} for the database file"
+    return None
+
+
+def _file_problem(option: str, path: Path | None) -> str | None:
+    if path is not None and not path.is_file():
+        return f"{option} {path}: no such file"
+    return None
+
+
+def found_line(found: Survey, submitted: Path) -> str:
+    """``found 9 submission(s) of 2 chapter(s) from 5 student(s) in submitted; 3 not graded``."""
+    students = len({s.student_id for s in found.submissions})
+    return (f"found {len(found.submissions)} submission(s) of {len(found.chapters)} chapter(s) from "
+            f"{students} student(s) in {submitted}; {len(found.not_graded)} folder(s) not graded (listed at the end)")
+
+
+def _class_context(args, found: Survey) -> tuple[lateness.Deadlines, dict] | None:
+    """Due dates, extensions and the late policy; the gradebook's roster. None (with the
+    reason on stderr) when the gradebook cannot be read."""
+    due, extensions, roster = due_dates(args.due, found.chapters), {}, {}
+    if args.gradebook:
+        from autograder.formats import gradebook
+        _say("reading due dates, extensions and names from the gradebook…")
+        try:
+            db_due, extensions, roster = gradebook.read_class(_db_url(args.gradebook), found.chapters)
+        except Exception as e:  # noqa: BLE001  a database that cannot be opened: say which and why
+            print(f"cannot read the gradebook {args.gradebook}: {type(e).__name__}: {e}", file=sys.stderr)
+            return None
+        due = {**db_due, **due}
+    policy = lateness.LatePolicy(args.late_penalty or _configured_penalty(), args.late_points_per_hour)
+    return lateness.Deadlines(due, extensions, policy), roster
+
+
+def _configured_penalty() -> str:
+    """``LateSubmissionPlugin.penalty_method`` from the course's nbgrader_config.py, or none."""
+    from autograder.formats.gradebook import course_config
+    method = course_config().get("LateSubmissionPlugin", {}).get("penalty_method", "none")
+    return method if method in lateness.METHODS else "none"
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _cluster(args) -> dict:
@@ -112,11 +281,22 @@ def _cluster(args) -> dict:
     return {"cluster": str(where)} if where else {}
 
 
+def _roster(path: Path | None) -> dict | None:
+    """``roster=`` for ``batch.grade_all`` from the --roster file ({} without one); None,
+    with the reason on stderr, when the file cannot be used."""
+    if path is None:
+        return {}
+    from autograder.formats.canvas import RosterError, read_roster
+    try:
+        return {"roster": read_roster(path)}
+    except RosterError as e:
+        print(e, file=sys.stderr)
+        return None
+
+
 def gradescope(args) -> int:
     """Write the chapter's Gradescope bundle; 0, or 2 for an unknown chapter or setting."""
-    from autograder import paths
-    checks = Path(__file__).resolve().parent / "checks"
-    known = [c for c in paths.chapters() if (checks / f"ch{c}.py").is_file()]
+    known = graded_chapters()
     if args.chapter not in known:
         print(f"unknown chapter {args.chapter!r}; known: {', '.join(known)}", file=sys.stderr)
         return 2
@@ -133,14 +313,23 @@ def gradescope(args) -> int:
     return 0
 
 
-def write_gradebook(url: str, results: list) -> int:
-    """Write the scores into nbgrader's gradebook; 0, or 3 when it cannot be written."""
+def _db_url(url: str) -> str:
     from autograder.formats import gradebook
-    db_url = gradebook.default_db_url() if url == DEFAULT_DB else gradebook.as_db_url(url)
+    return gradebook.default_db_url() if url == DEFAULT_DB else gradebook.as_db_url(url)
+
+
+def write_gradebook(url: str, results: list, submitted: Path | None = None,
+                    deadlines: lateness.Deadlines | None = None) -> int:
+    """Write the scores into nbgrader's gradebook, with the autograded copies beside
+    ``submitted``; 0, or 3 when it cannot be written."""
+    from autograder.formats import gradebook
+    db_url = _db_url(url)
     try:
-        count = gradebook.write_gradebook(results, db_url)
+        count = gradebook.write_gradebook(results, db_url, submitted,
+                                          due=deadlines.due if deadlines else None, progress=_say)
     except gradebook.GradebookError as e:
         print(e, file=sys.stderr)
         return 3
-    print(f"wrote {count} submission(s) into nbgrader's gradebook {db_url}")
+    where = f"; autograded copies in {Path(submitted).resolve().parent / gradebook.AUTOGRADED}" if submitted else ""
+    print(f"wrote {count} submission(s) into nbgrader's gradebook {db_url}{where}")
     return 0

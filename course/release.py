@@ -8,7 +8,13 @@ For each chapter, in this order (each step needs the one before):
    removed, checksums recorded, into ``chapters/CH/``;
 3. copy the outputs of narrative cells (no nbgrader metadata) from the executed notebook
    into the generated one, so the book and the student see the expected output; solution,
-   self-check and test cells carry none.
+   self-check and test cells carry none;
+4. record the assignment, its notebook and its cells in the course's gradebook (as
+   ``nbgrader generate_assignment`` does with a database), so that ``nbgrader autograde``
+   and formgrader work on a fresh gradebook — also for a chapter that was up to date, when
+   the gradebook lacks it or holds other cells (``--no-db`` skips this step). Step 2 runs
+   with ``--no-db``: a gradebook that refuses the chapter (nbgrader will not add or remove
+   cells of a notebook with submissions) must not stop its release.
 
 A chapter whose inputs have not changed is not released again (``--no-cache`` forces it).
 Its inputs are hashed into a *release key* (:func:`release_key`): the files of
@@ -289,11 +295,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast", action="store_true", help="execute in fast mode (not for publishing)")
     parser.add_argument("--no-cache", action="store_true",
                         help="execute every chapter named, even if its inputs are unchanged")
+    parser.add_argument("--no-db", action="store_true",
+                        help="do not record the chapters in the course's gradebook")
     args = parser.parse_args(argv)
     wanted = chapters() if "all" in args.chapters else args.chapters
     unknown = sorted(set(wanted) - set(chapters()))
     if unknown:
         parser.error(f"no such chapter(s): {', '.join(unknown)}; known: {', '.join(chapters())}")
+    status = 0
     for chapter in wanted:
         start = time.monotonic()
         try:
@@ -301,8 +310,24 @@ def main(argv: list[str] | None = None) -> int:
         except ReleaseError as e:
             print(f"release failed: {e}", file=sys.stderr)
             return 1
-        print(f"{chapter}: {action} -> {out.relative_to(ROOT)} ({time.monotonic() - start:.1f} s)", flush=True)
-    return 0
+        ok, recorded = (True, "") if args.no_db else record_in_gradebook(chapter, force=action != "up to date")
+        status = status if ok else 1
+        print(f"{chapter}: {action} -> {out.relative_to(ROOT)}{recorded} "
+              f"({time.monotonic() - start:.1f} s)", flush=True)
+    return status
+
+
+def record_in_gradebook(chapter: str, force: bool = False) -> tuple[bool, str]:
+    """Step 4: the chapter in the course's gradebook. Returns whether it is there, and what
+    was done for the output line (why not also on stderr, when nbgrader refused)."""
+    from autograder.formats import gradebook
+    db_url = gradebook.default_db_url()
+    try:
+        changed = gradebook.ensure_assignment(chapter, db_url, force=force)
+    except gradebook.GradebookError as e:
+        print(f"{chapter}: not recorded in the gradebook {db_url}: {e}", file=sys.stderr)
+        return False, "; not recorded in the gradebook (see above)"
+    return True, "; recorded in the gradebook" if changed else ""
 
 
 if __name__ == "__main__":

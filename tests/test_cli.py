@@ -1,13 +1,21 @@
-"""The command line: `grade` writes the gradebook files and feedback; `check` prints a table."""
-import csv
+"""The command line: bad arguments get one line before PyTorch loads; `check` prints a table.
+
+Grading a class end to end is tests/test_sloppy_class.py."""
 import json
 import subprocess
 import sys
+
+import pytest
 
 from tests import test_chapter_05 as ch05
 from tests.corpus import STUB, write_case
 
 CHAPTER = ch05.CHAPTER
+# run the command in-process and report its status, its stderr and whether torch was loaded
+PROBE = ("import contextlib, io, json, sys\nfrom autograder.cli import main\nerr = io.StringIO()\n"
+         "with contextlib.redirect_stderr(err):\n    try:\n        rc = main(sys.argv[1:])\n"
+         "    except SystemExit as e:\n        rc = e.code\n"
+         "print(json.dumps([rc, err.getvalue(), 'torch' in sys.modules]))")
 
 
 def run(*args, cwd=None):
@@ -15,47 +23,82 @@ def run(*args, cwd=None):
                           text=True, cwd=cwd)
 
 
-def test_grade_writes_grades_summary_results_and_feedback(tmp_path):
-    never_zeroes = next(c for c in ch05.CASES if c.name == "sgd_never_zeroes")
-    for case in (never_zeroes, STUB):
-        write_case(CHAPTER, case, tmp_path / "submitted")
-    (tmp_path / "submitted" / "empty_student" / CHAPTER).mkdir(parents=True)
-    out = tmp_path / "out"
-    proc = run("grade", str(tmp_path / "submitted"), "--chapter", "all", "--jobs", "2",
-               "--device", "cpu", "--out", str(out))
+def probe(*args, cwd=None) -> tuple[int, str, bool]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd)
     assert proc.returncode == 0, proc.stderr
-    assert "graded 3 submission(s)" in proc.stdout
-    rows = list(csv.DictReader((out / "grades.csv").open()))
-    assert list(rows[0]) == ["student_id", "chapter", "grade_id", "score", "max_score", "status", "message"]
-    assert {r["student_id"] for r in rows} == {"sgd_never_zeroes", "stub", "empty_student"}
-    sgd = next(r for r in rows if r["student_id"] == "sgd_never_zeroes" and r["grade_id"] == "sgd")
-    assert (sgd["score"], sgd["max_score"], sgd["status"]) == ("2", "3", "partial")
-    summary = list(csv.DictReader((out / "summary.csv").open()))
-    assert list(summary[0]) == ["assignment", "student_id", "raw_score", "score", "max_score"]
-    assert {r["student_id"]: r["score"] for r in summary}["stub"] == "0"
-    results = json.loads((out / "results.json").read_text())
-    assert results["run"]["device"] == "cpu" and "tolerances" in results["run"]
-    page = (out / "feedback" / "sgd_never_zeroes" / f"{CHAPTER}.html").read_text()
-    assert "zero_grad" in page and "data:image/png;base64" in page, "training feedback has a loss curve"
-    assert "cannot read" in (out / "feedback" / "empty_student" / f"{CHAPTER}.html").read_text()
-    report = (out / "class_report.html").read_text()
-    assert "data:image/png;base64" in report and "empty_student" in report, \
-        "the class report plots scores and lists the submission that did not run"
-    assert {r["exercise"] for r in csv.DictReader((out / "class_report.csv").open())} >= {"sgd", "training"}
+    return tuple(json.loads(proc.stdout))
 
 
-def test_force_is_passed_only_where_grade_all_takes_it(monkeypatch):
-    from autograder import batch, cli
-    monkeypatch.setattr(batch, "grade_all", lambda submitted, chapters, out, force=False: [])
-    assert cli._force(True) == {"force": True}
-    monkeypatch.setattr(batch, "grade_all", lambda submitted, chapters, out: [])
-    assert cli._force(True) == {}
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A class folder with one submission, and a file where a folder is expected."""
+    tmp = tmp_path_factory.mktemp("cli")
+    write_case(CHAPTER, STUB, tmp / "submitted")
+    (tmp / "grades.txt").write_text("not a folder")
+    return tmp
 
 
-def test_grade_rejects_unknown_chapter(tmp_path):
-    (tmp_path / "s").mkdir()
-    proc = run("grade", str(tmp_path / "s"), "--chapter", "99_nothing")
-    assert proc.returncode == 2 and "unknown chapter" in proc.stderr
+BAD = [
+    (["--jobs", "-1"], "argument --jobs: expected a whole number greater than 0, got '-1'"),
+    (["--jobs", "two"], "argument --jobs: expected a whole number greater than 0, got 'two'"),
+    (["--timeout", "0"], "argument --timeout: expected a number greater than 0, got '0'"),
+    (["--memory-mb", "-5"], "argument --memory-mb: expected a whole number greater than 0"),
+    (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    (["--late-penalty", "half"], "argument --late-penalty: invalid choice: 'half'"),
+    (["--chapter", "05_linear_regresion_scratch"],
+     "--chapter '05_linear_regresion_scratch' is not a chapter of this course; did you mean "
+     "05_linear_regression_scratch?"),
+    (["--out", "grades.txt"], "--out grades.txt is a file; expected a folder"),
+    (["--out", "submitted/grades"], "--out submitted/grades is inside the class folder submitted"),
+    (["--due", "next friday"], "--due 'next friday': not a date and time"),
+    (["--due", "05_linear=2026-03-01"], "--due '05_linear=2026-03-01': '05_linear' is not a chapter "
+                                        "of this course; did you mean 05_linear_regression_scratch?"),
+    (["--gradebook", "nowhere/gradebook.db"], "--gradebook nowhere/gradebook.db: no folder"),
+    (["--gradebook", "submitted"], "--gradebook submitted is a folder"),
+    (["--roster", "roster.csv"], "--roster roster.csv: no such file"),
+]
+
+
+@pytest.mark.parametrize("extra, message", BAD, ids=[" ".join(b[0]) for b in BAD])
+def test_a_bad_argument_is_one_line_before_torch_loads(course, extra, message):
+    args = {"--chapter": "all", "--out": "grades", **dict(zip(extra[::2], extra[1::2]))}
+    rc, err, torch_loaded = probe("grade", "submitted", *[x for kv in args.items() for x in kv], cwd=course)
+    assert (rc, torch_loaded) == (2, False), err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("folder, message", [("missing", "no such folder: missing (expected the class folder"),
+                                             ("grades.txt", "grades.txt is a file; expected the class folder")])
+def test_a_bad_class_folder_is_one_line(course, folder, message):
+    rc, err, torch_loaded = probe("grade", folder, "--chapter", "all", "--out", "grades", cwd=course)
+    assert (rc, torch_loaded) == (2, False) and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_arguments_themselves_are_fine(course):
+    """The cases above fail for their one bad argument: the same command without it passes
+    the checks (and, with nothing graded yet, would start grading)."""
+    from argparse import Namespace
+    from pathlib import Path
+
+    from autograder.cli import argument_problem
+    from autograder.submissions import graded_chapters
+    args = Namespace(submitted=course / "submitted", chapter=CHAPTER, out=course / "grades", due=[],
+                     gradebook=str(course / "gradebook.db"), roster=None, scheduler_file=None)
+    assert argument_problem(args, graded_chapters()) is None
+    assert argument_problem(Namespace(**{**vars(args), "due": [f"{CHAPTER}=2026-03-01 17:00"]}),
+                            graded_chapters()) is None
+    assert not Path(course / "grades").exists()
+
+
+def test_nothing_to_grade_exits_non_zero_and_writes_nothing(tmp_path):
+    (tmp_path / "submitted" / "alice" / "05_linear_regresion_scratch").mkdir(parents=True)
+    (tmp_path / "submitted" / "alice" / "05_linear_regresion_scratch" / "05.ipynb").write_text("{}")
+    rc, err, torch_loaded = probe("grade", "submitted", "--chapter", "all", "--out", "grades", cwd=tmp_path)
+    assert (rc, torch_loaded) == (1, False)
+    assert "nothing to grade in submitted" in err and "nothing was written" in err
+    assert "alice/05_linear_regresion_scratch: not a chapter of this course; did you mean " \
+           "05_linear_regression_scratch?" in err
+    assert not (tmp_path / "grades").exists()
 
 
 def test_check_prints_a_table_of_self_checks(tmp_path):

@@ -1,4 +1,6 @@
 """The student's feedback page: points, passed and failed checks, code shown as code."""
+import pytest
+
 from autograder.grader import SubmissionResult
 from autograder.formats.feedback import feedback_html
 from autograder.spec import Check, CheckResult, Exercise, ExerciseResult
@@ -35,3 +37,39 @@ def test_checks_failing_alike_are_one_item_and_tracebacks_are_code():
                                                 "  cell softmax, line 2: X.exp()\n"),
                    "stable": ("passed", "ok"), "from_scratch": ("passed", "ok")})
     assert "<pre>cell softmax, line 2: X.exp()</pre>" in traced
+
+
+def test_a_failed_training_check_plots_each_curve_it_carries():
+    training = Exercise("training", (Check("trajectory", 4, "trajectory", kind="training"),))
+    curves = [{"student": [0.6, 0.5], "reference": [0.6, 0.5], "ylabel": "training loss", "first": 1},
+              {"student": [0.5, 0.6], "reference": [0.7, 0.8], "ylabel": "test accuracy", "first": 1}]
+
+    def page_with(detail) -> str:
+        check = CheckResult("training", "trajectory", "training", 0.0, 4.0, "failed", "the test accuracy…", detail)
+        return feedback_html(SubmissionResult("a", "09_x", (ExerciseResult.from_checks(training, [check]),)))
+    assert page_with({"curves": curves}).count("data:image/png;base64") == 2
+    assert "alt='your test accuracy over the reference'" in page_with({"curves": curves})
+    assert page_with({"curve": curves[0]}).count("data:image/png;base64") == 1
+    assert "data:image/png" not in page_with({})
+
+
+def test_ch09_trajectory_failure_plots_the_failing_quantity_first():
+    from autograder.checks.ch09_softmax_regression_training import _cmp_trajectory
+    from autograder.spec import CheckFailed
+    ref = {"epochs": [(0.8, 0.70), (0.6, 0.78), (0.55, 0.80)], "test_accs": [0.69, 0.77, 0.79]}
+    low_test = {**ref, "test_accs": [0.69, 0.77, 0.50]}
+    with pytest.raises(CheckFailed, match="test accuracy after epoch 3") as failed:
+        _cmp_trajectory(low_test, [ref, ref], {}, None)
+    assert [c["ylabel"] for c in failed.value.detail["curves"]] == ["test accuracy", "training loss",
+                                                                    "training accuracy"]
+    assert failed.value.detail["curves"][0]["student"] == [0.69, 0.77, 0.50]
+    assert len(_cmp_trajectory(ref, [ref, ref], {}, None)["curves"]) == 3
+
+
+def test_what_the_code_printed_appears_only_when_it_printed():
+    quiet = page({"rows_sum_to_one": ("passed", "ok"), "stable": ("passed", "ok"), "from_scratch": ("passed", "ok")})
+    assert "What your code printed" not in quiet
+    checks = [CheckResult("softmax", c.name, c.kind, c.points, c.points, "passed", "ok") for c in SOFTMAX.checks]
+    loud = feedback_html(SubmissionResult("alice", "07_softmax", (ExerciseResult.from_checks(SOFTMAX, checks),),
+                                          student_output="hello from my softmax\n"))
+    assert "What your code printed" in loud and "hello from my softmax" in loud

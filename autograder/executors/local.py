@@ -4,6 +4,10 @@ Each worker (runner.Worker) is one sandboxed process that has imported the frame
 thread per worker takes the next submission, grades it with the chapter's
 :class:`~autograder.grader.Grader` on that worker, and hands the result to ``store`` at once
 (so an interrupted run keeps what was graded).
+
+Progress goes to stderr as it happens: a line when the workers start and when they are
+ready, then on a terminal a bar with an estimate of the time left, elsewhere (a file, a CI
+log) one line per finished submission.
 """
 from __future__ import annotations
 
@@ -20,8 +24,12 @@ from autograder.runner import Worker
 def grade_parallel(todo: list, graders: dict, store: Callable, device: str,
                    jobs: int, progress: bool, start: float) -> dict:
     """Grade ``todo`` with ``jobs`` warm workers; store each result as soon as it is done."""
+    if progress:
+        _say(f"starting {jobs} sandboxed worker(s) for {len(todo)} submission(s)…")
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         workers = list(pool.map(lambda _: Worker(device, gpu_fraction=0.9 / jobs), range(jobs)))
+    if progress:
+        _say(f"workers ready after {time.monotonic() - start:.1f} s; grading")
     free: queue.Queue = queue.Queue()
     for w in workers:
         free.put(w)
@@ -40,21 +48,38 @@ def grade_parallel(todo: list, graders: dict, store: Callable, device: str,
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(grade_one, s): s for s in todo}
             for done, fut in enumerate(as_completed(futures), 1):
-                results[futures[fut]] = fut.result()
+                sub = futures[fut]
+                results[sub] = fut.result()
                 if progress:
-                    _bar(done, len(todo), time.monotonic() - start)
+                    _bar(done, len(todo), time.monotonic() - start, finished_text(sub, results[sub]))
     finally:
         for w in workers:
             w.close()
     return results
 
 
-def _bar(done: int, total: int, seconds: float) -> None:
+def finished_text(sub, result: SubmissionResult) -> str:
+    """``alice/05_linear_regression_scratch: 12/17`` (and why, when it could not be read)."""
+    why = " — could not be graded: " + result.error.split("\n")[0][:120] if result.error else ""
+    return f"{sub.student_id}/{sub.chapter}: {result.score:g}/{result.max_score:g}{why}"
+
+
+def _bar(done: int, total: int, seconds: float, what: str = "") -> None:
+    """Progress after ``done`` of ``total``: on a terminal a bar with the time left, else a line."""
+    left = seconds / max(done, 1) * (total - done)
     if not sys.stderr.isatty():
+        sys.stderr.write(f"[{done}/{total}] {what or 'done'} ({seconds:.1f} s, about {left:.0f} s left)\n")
+        sys.stderr.flush()
         return
     width = 30
     filled = int(width * done / max(total, 1))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {seconds:5.1f} s")
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {seconds:5.1f} s, "
+                     f"about {left:.0f} s left ")
     if done == total:
         sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
     sys.stderr.flush()

@@ -9,25 +9,32 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from autograder.formats.canvas import write_canvas
-from autograder.formats.common import atomic_write, write_csv
-from autograder.formats.feedback import feedback_html
-from autograder.formats.results import results_json
-from autograder.formats.classreport import write_class_report
-from autograder.formats.tables import GRADES_COLUMNS, SUMMARY_COLUMNS, grades_rows, summary_rows
-from autograder.grader import SubmissionResult
+if TYPE_CHECKING:  # the command line imports formats.gradebook before PyTorch is loaded
+    from autograder.grader import SubmissionResult
 
 
-def write_all(out: Path, results: list[SubmissionResult], run: dict) -> None:
+def write_all(out: Path, results: list[SubmissionResult], run: dict, not_graded=(),
+              roster: dict | None = None) -> None:
     """grades.csv, summary.csv, results.json, feedback/<student>/<chapter>.html and the class
-    report (class_report.html, class_report.csv) under ``out``."""
+    report (class_report.html, class_report.csv) under ``out``; ``not_graded``
+    (submissions.NotGraded) are listed in results.json and the class report; ``roster``
+    (student id → nbgrader's student columns: names, email, LMS ids) fills summary.csv's
+    and canvas.csv's."""
+    # imported here: each format imports the grader's results, and with them PyTorch
+    from autograder.formats.canvas import write_canvas
+    from autograder.formats.common import atomic_write, write_csv
+    from autograder.formats.feedback import feedback_html
+    from autograder.formats.results import results_json
+    from autograder.formats.classreport import write_class_report
+    from autograder.formats.tables import GRADES_COLUMNS, SUMMARY_COLUMNS, grades_rows, summary_rows
     results = sorted(results, key=lambda s: (s.student_id, s.chapter))
     write_csv(out / "grades.csv", GRADES_COLUMNS, grades_rows(results))
-    write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(results))
-    write_canvas(out, results)
-    atomic_write(out / "results.json", json.dumps(results_json(results, run), indent=1))
+    write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(results, roster))
+    write_canvas(out, results, roster)
+    atomic_write(out / "results.json", json.dumps(results_json(results, run, not_graded), indent=1))
     for sub in results:
         atomic_write(out / "feedback" / sub.student_id / f"{sub.chapter}.html", feedback_html(sub))
-    if results:
-        write_class_report(out, results)
+    if results or not_graded:
+        write_class_report(out, results, not_graded)

@@ -2,8 +2,10 @@
 
 ``class_report.html`` shows, per chapter: the score distribution of each exercise (a bar
 chart, embedded as PNG), the most common failure messages of each exercise with how many
-students got them, and the submissions that did not run at all. ``class_report.csv`` has
-one row per chapter and exercise with the same figures.
+students got them, the submissions that did not run at all, those flagged (several
+notebooks in one folder…) and those submitted late; then every folder that was not graded,
+with the reason. ``class_report.csv`` has one row per chapter and exercise with the same
+figures.
 """
 from __future__ import annotations
 
@@ -88,13 +90,14 @@ def exercise_rows(results: list[SubmissionResult]) -> list[dict]:
     return rows
 
 
-def class_report_html(results: list[SubmissionResult]) -> str:
+def class_report_html(results: list[SubmissionResult], not_graded=()) -> str:
     """The whole report as one self-contained HTML page."""
     parts = ["<h1>Class report</h1>",
              f"<p>{len(results)} submission(s) of {len({r.student_id for r in results})} "
-             f"student(s).</p>"]
+             f"student(s); {len(not_graded)} folder(s) <a href='#not-graded'>not graded</a>.</p>"]
     for chapter in sorted({r.chapter for r in results}):
         parts += _chapter_section(chapter, [r for r in results if r.chapter == chapter])
+    parts += _not_graded_section(not_graded)
     style = ("body{font-family:sans-serif;max-width:64em;margin:2em auto}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
              "padding:.2em .5em;text-align:left;vertical-align:top}td.n{text-align:right}")
@@ -102,11 +105,25 @@ def class_report_html(results: list[SubmissionResult]) -> str:
             f"<style>{style}</style>\n" + "\n".join(parts))
 
 
-def write_class_report(out_dir: Path, results: list[SubmissionResult]) -> None:
-    """Write ``class_report.html`` and ``class_report.csv`` into ``out_dir``."""
+def write_class_report(out_dir: Path, results: list[SubmissionResult], not_graded=()) -> None:
+    """Write ``class_report.html`` and ``class_report.csv`` into ``out_dir``; ``not_graded``
+    (submissions.NotGraded) are listed at the end of the page."""
     results = list(results)
     write_csv(Path(out_dir) / "class_report.csv", CLASS_COLUMNS, exercise_rows(results))
-    atomic_write(Path(out_dir) / "class_report.html", class_report_html(results))
+    atomic_write(Path(out_dir) / "class_report.html", class_report_html(results, not_graded))
+
+
+def _not_graded_section(not_graded) -> list[str]:
+    rows = "".join(f"<tr><td>{_e(n.path)}</td><td>{_e(n.reason)}</td></tr>" for n in not_graded)
+    return [f"<h2 id='not-graded'>Not graded ({len(not_graded)})</h2>",
+            f"<table><tr><th>folder or file</th><th>why</th></tr>{rows}</table>" if rows else "<p>None.</p>"]
+
+
+def _listed(title: str, items: list[tuple[str, str]]) -> list[str]:
+    """A heading with a count, and a list of ``(student, text)`` (or "None.")."""
+    return [f"<h3>{_e(title)} ({len(items)})</h3>",
+            "<ul>" + "".join(f"<li><b>{_e(sid)}</b>: {_e(text[:300])}</li>" for sid, text in items) + "</ul>"
+            if items else "<p>None.</p>"]
 
 
 def _chapter_section(chapter: str, subs: list[SubmissionResult]) -> list[str]:
@@ -125,11 +142,16 @@ def _chapter_section(chapter: str, subs: list[SubmissionResult]) -> list[str]:
                      f"{exs[0].max_score:g}</td><td class='n'>{sum(e.score >= e.max_score for e in exs)}"
                      f"</td><td class='n'>{sum(e.score == 0 for e in exs)}</td><td>{fails}</td></tr>")
     parts.append("</table>")
-    broken = [(s.student_id, why) for s in subs if (why := did_not_run(s))]
-    parts.append(f"<h3>Submissions that did not run ({len(broken)})</h3>")
-    parts.append("<ul>" + "".join(f"<li><b>{_e(sid)}</b>: {_e(why[:300])}</li>" for sid, why in broken)
-                 + "</ul>" if broken else "<p>None.</p>")
+    parts += _listed("Submissions that did not run", [(s.student_id, why) for s in subs if (why := did_not_run(s))])
+    parts += _listed("Flagged: which file was graded", [(s.student_id, s.note) for s in subs if s.note])
+    parts += _listed("Submitted late", [(s.student_id, _late(s)) for s in subs if s.seconds_late > 0])
     return parts
+
+
+def _late(sub: SubmissionResult) -> str:
+    from autograder.lateness import late_text, shown
+    penalty = f"; {sub.late_penalty:g} point(s) off: {sub.final_score:g} of {sub.max_score:g}" if sub.late_penalty else ""
+    return f"{late_text(sub.seconds_late)} (submitted {shown(sub.timestamp)}, due {shown(sub.duedate)}){penalty}"
 
 
 def _distribution_img(chapter: str, subs: list[SubmissionResult]) -> str:

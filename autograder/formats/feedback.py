@@ -12,10 +12,11 @@ from autograder.grader import SubmissionResult
 def feedback_html(sub: SubmissionResult) -> str:
     """A student's feedback page: per exercise the points, the checks that passed and those
     that failed and why (what was called, with which shapes, what came back, what was
-    expected), the loss curve of training checks over the reference's, and for policy checks
-    the line that called what the exercise forbids. Never the reference's code."""
-    parts = [f"<h1>{_e(sub.chapter)} — {_e(sub.student_id)}</h1>",
-             f"<p class='total'>Total: <b>{_num(sub.score)} / {_num(sub.max_score)}</b> points</p>"]
+    expected), the curves of a failed training check over the reference's (the quantity
+    that failed among them), and for policy checks the line that called what the exercise
+    forbids; which file was graded (with its hash) and when it was submitted. Never the
+    reference's code."""
+    parts = [f"<h1>{_e(sub.chapter)} — {_e(sub.student_id)}</h1>", _total(sub), *_provenance(sub)]
     if sub.error:
         parts.append(f"<p class='error'>Your notebook could not be graded: {_e(sub.error)}</p>")
     parts.append(_overview(sub))
@@ -31,6 +32,31 @@ def feedback_html(sub: SubmissionResult) -> str:
              "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}")
     return (f"<!doctype html><meta charset='utf-8'><title>{_e(sub.chapter)} feedback</title>"
             f"<style>{style}</style>" + "\n".join(parts))
+
+
+def _total(sub) -> str:
+    if not sub.late_penalty:
+        return f"<p class='total'>Total: <b>{_num(sub.score)} / {_num(sub.max_score)}</b> points</p>"
+    return (f"<p class='total'>Total: <b>{_num(sub.final_score)} / {_num(sub.max_score)}</b> points "
+            f"({_num(sub.score)} earned, {_num(sub.late_penalty)} off for late submission)</p>")
+
+
+def _provenance(sub) -> list[str]:
+    """Which file was graded and why, and when it was submitted against the due date."""
+    from autograder.lateness import late_text, shown
+    parts = []
+    if sub.notebook:
+        digest = f" (SHA-256 <code>{_e(sub.notebook_sha256[:16])}…</code>)" if sub.notebook_sha256 else ""
+        parts.append(f"<p class='file'>Graded file: <code>{_e(sub.notebook)}</code>{digest}</p>")
+    if sub.note:
+        parts.append(f"<p class='note'>Note: {_e(sub.note)}</p>")
+    if sub.timestamp or sub.duedate:
+        when = f"Submitted {_e(shown(sub.timestamp) or 'at an unknown time')}"
+        due = f"; due {_e(shown(sub.duedate))}" if sub.duedate else ""
+        late = f": <b class='failed'>{_e(late_text(sub.seconds_late))}</b>" if sub.seconds_late > 0 else \
+            (": on time" if sub.duedate and sub.timestamp else "")
+        parts.append(f"<p class='when'>{when}{due}{late}.</p>")
+    return parts
 
 
 STATUS_WORDS = {"failed": "failed", "error": "raised an error", "timeout": "ran out of time",
@@ -85,10 +111,18 @@ def _failed_item(group: list) -> str:
     if offending:
         item += f"<br>The line:<pre>{_e(offending)}</pre>"
     for c in group:
-        curve = (c.detail or {}).get("curve")
-        if curve:
+        for curve in curves(c.detail):
             item += f"<br>{_curve_img(curve)}"
     return item + "</li>"
+
+
+def curves(detail) -> list[dict]:
+    """The curves a check's detail carries: ``detail["curves"]`` (a list), else
+    ``detail["curve"]`` alone."""
+    detail = detail or {}
+    many = detail.get("curves")
+    return [c for c in many if isinstance(c, dict)] if isinstance(many, list) else \
+        [detail["curve"]] if isinstance(detail.get("curve"), dict) else []
 
 
 def _split_trace(message: str) -> tuple[str, str]:
@@ -109,15 +143,18 @@ def _curve_img(curve: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot(curve.get("reference", []), label="reference", color="gray")
-    ax.plot(curve.get("student", []), label="your functions", alpha=0.8)
-    ax.set_yscale("log")
+    ylabel = str(curve.get("ylabel", "loss"))
+    for key, label, style in (("reference", "reference", {"color": "gray"}),
+                              ("student", "your functions", {"alpha": 0.8})):
+        values = curve.get(key, [])
+        ax.plot(range(curve.get("first", 0), curve.get("first", 0) + len(values)), values, label=label, **style)
+    ax.set_yscale(curve.get("yscale", "log" if "loss" in ylabel else "linear"))
     ax.set_xlabel(curve.get("xlabel", "step"))
-    ax.set_ylabel(curve.get("ylabel", "loss"))
+    ax.set_ylabel(ylabel)
     ax.legend()
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
-    return f"<img alt='your loss curve over the reference' src='data:image/png;base64,{data}'>"
+    return f"<img alt='your {_e(ylabel)} over the reference' src='data:image/png;base64,{data}'>"
