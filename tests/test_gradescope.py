@@ -79,17 +79,26 @@ def unzip(bundle: Path, dest: Path) -> None:
             os.chmod(dest / info.filename, (info.external_attr >> 16) & 0o777)
 
 
-def run_autograder(bundle: Path, root: Path, files: dict[str, bytes]) -> dict:
-    """Run the bundle's run_autograder on ``files`` in ``root``; return its results.json."""
+def autograder_tree(bundle: Path, root: Path, files: dict[str, bytes]) -> None:
+    """An ``/autograder``-shaped tree at ``root``: the bundle in source/, ``files`` in submission/."""
     for folder in ("source", "submission", "results"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     unzip(bundle, root / "source")
     for name, data in files.items():
         (root / "submission" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "submission" / name).write_bytes(data)
-    env = {**os.environ, "GRADESCOPE_ROOT": str(root),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run([str(root / "source" / "run_autograder")], env=env, cwd=root,
+
+
+def autograder_env(root: Path) -> dict:
+    """run_autograder's environment: the tree's root, and this venv's python3 first on PATH."""
+    return {**os.environ, "GRADESCOPE_ROOT": str(root),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def run_autograder(bundle: Path, root: Path, files: dict[str, bytes]) -> dict:
+    """Run the bundle's run_autograder on ``files`` in ``root``; return its results.json."""
+    autograder_tree(bundle, root, files)
+    proc = subprocess.run([str(root / "source" / "run_autograder")], env=autograder_env(root), cwd=root,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads((root / "results" / "results.json").read_text())
