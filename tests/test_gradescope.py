@@ -181,7 +181,8 @@ def test_correct_stub_and_wrong_feedback(graded, batch):
     full = load_chapter(CHAPTER).max_score
     solution = graded[SOLUTION.name]
     assert solution["score"] == full and all(t["status"] == "passed" for t in solution["tests"])
-    assert "2 notebooks" in solution["output"] and f"because it is named `{CHAPTER}.ipynb`" in solution["output"]
+    assert f"graded {CHAPTER}.ipynb (the exact name); not graded: scratch.ipynb (still the stub)" \
+        in solution["output"], "the batch grader's rule, and what it left out"
     assert graded[STUB.name]["score"] == 0
     assert "not written yet" in graded[STUB.name]["tests"][0]["output"]
     failed = [t for t in graded[WRONG.name]["tests"] if t["status"] == "failed"]

@@ -12,7 +12,8 @@ release (``chapters/``) and solutions (the reference), the pinned requirements, 
 1. makes the reference, the settings, the submission and the results folder readable by
    their owner only (root), so that a harness job running as a user id of its own cannot
    read them even where bubblewrap cannot make namespaces;
-2. picks the notebook to grade in ``submission/`` (:func:`pick_notebook` states the rule);
+2. picks the notebook to grade in ``submission/`` by the batch grader's rule
+   (:func:`pick_notebook`);
 3. grades it with the chapter's :class:`~autograder.grader.Grader` on one warm sandboxed
    :class:`~autograder.runner.Worker` — the batch grader's "grade one submission" step,
    with the same harness, sandbox and checks;
@@ -30,7 +31,7 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from autograder import paths
+from autograder import paths, submissions
 from autograder.formats.common import atomic_write
 from autograder.formats.gradescope import VISIBILITIES, failure_json, results_json
 
@@ -44,7 +45,6 @@ STUDENT = "submission"  # the student id results carry (Gradescope knows who it 
 # Readable by root only while grading: the reference, the settings (the seed), the
 # student's files and Gradescope's metadata about them, and where results are written.
 PRIVATE = ("source/solutions", f"source/{CONFIG}", "submission", "submission_metadata.json", "results")
-SKIPPED_FOLDERS = (".ipynb_checkpoints", "__MACOSX")
 # Gradescope's defaults: the whole container gets 768 MB and 10 minutes.
 DEFAULT_LIMITS = {"submission_seconds": 420.0, "memory_mb": 1024}
 
@@ -146,10 +146,10 @@ def grade_root(root: Path) -> dict:
     """Grade the notebook in ``root/submission`` as ``root/source/gradescope.json`` says."""
     config = json.loads((root / "source" / CONFIG).read_text())
     make_private(root)
-    folder = root / "submission"
-    path, note = pick_notebook(submitted_notebooks(folder), config["chapter"], folder)
-    print(note.replace("`", ""))
-    sub = grade_notebook(path, config)
+    with tempfile.TemporaryDirectory(prefix="submission-") as scratch:
+        path, note = pick_notebook(root / "submission", config["chapter"], Path(scratch))
+        print(note.replace("`", ""))
+        sub = grade_notebook(path, config)
     return results_json(sub, note, config.get("visibility", "visible"))
 
 
@@ -165,38 +165,48 @@ def make_private(root: Path) -> None:
 def submitted_notebooks(folder: Path) -> list[Path]:
     """Every ``.ipynb`` file under ``folder``, shallowest first, then alphabetically.
 
-    Skipped: Jupyter's checkpoints, macOS's ``__MACOSX`` copies, and symbolic links (a link
-    could point the trusted grader at a file that is not the student's).
+    Skipped as in a class folder (submissions.py): names starting with ``.`` (checkpoints)
+    and ``submissions.IGNORED`` (``__MACOSX``…); and symbolic links, which could point the
+    trusted grader at a file that is not the student's.
     """
     if not folder.is_dir():
         return []
     found = [p for p in folder.rglob("*.ipynb")
              if p.is_file() and not p.is_symlink() and p.resolve().is_relative_to(folder.resolve())
-             and not any(part in SKIPPED_FOLDERS for part in p.relative_to(folder).parts)]
+             and not any(part.startswith(".") or part in submissions.IGNORED
+                         for part in p.relative_to(folder).parts)]
     return sorted(found, key=lambda p: (len(p.relative_to(folder).parts), p.relative_to(folder).as_posix()))
 
 
-def pick_notebook(notebooks: list[Path], chapter: str, folder: Path) -> tuple[Path | None, str]:
-    """The notebook to grade, and a sentence saying which one and why.
+def pick_notebook(folder: Path, chapter: str, scratch: Path) -> tuple[Path | None, str]:
+    """The notebook to grade, by the batch grader's rule (``submissions.pick_notebook``:
+    one with answers written before a stub, then the exact name, …), and a sentence for the
+    student saying which one and why.
 
-    The rule: the notebook named ``<chapter>.ipynb`` (the shallowest, if several are);
-    otherwise, the first of ``notebooks`` (shallowest, then alphabetical). None when there
-    is no notebook at all.
+    Every notebook under ``folder`` is copied into ``scratch/<chapter>/`` (of several with
+    one name, the shallowest), where the rule picks one; that copy is graded. None when
+    there is no notebook at all.
     """
-    expected = f"{chapter}.ipynb"
-    if not notebooks:
+    found = submitted_notebooks(folder)
+    if not found:
         return None, (f"No notebook (`.ipynb` file) was found in your submission. "
-                      f"Upload the chapter's notebook, `{expected}`.")
-    named = [p for p in notebooks if p.name == expected]
-    chosen = (named or notebooks)[0]
-    shown = chosen.relative_to(folder).as_posix()
-    if len(notebooks) == 1:
-        return chosen, f"Graded `{shown}`."
-    listed = ", ".join(f"`{p.relative_to(folder).as_posix()}`" for p in notebooks)
-    why = (f"it is named `{expected}`" if named else
-           f"none is named `{expected}`, so the first in alphabetical order was taken")
-    return chosen, (f"Your submission has {len(notebooks)} notebooks ({listed}); only one is "
-                    f"graded: `{shown}`, because {why}.")
+                      f"Upload the chapter's notebook, `{chapter}.ipynb`.")
+    lineup = scratch / chapter
+    lineup.mkdir()
+    origin: dict[str, Path] = {}
+    for path in found:
+        if path.name not in origin:
+            origin[path.name] = path
+            shutil.copy2(path, lineup / path.name)
+    sub, _ = submissions.pick_notebook(lineup, STUDENT)
+    parts = [f"Graded `{origin[sub.path.name].relative_to(folder).as_posix()}`."]
+    if sub.note:
+        parts.append(f"{sub.note}.")
+    shadowed = [p.relative_to(folder).as_posix() for p in found if origin[p.name] != p]
+    if shadowed:
+        parts.append(f"Not graded either, as a notebook of the same name lies nearer the top: "
+                     f"{', '.join(shadowed)}.")
+    return sub.path, " ".join(parts)
 
 
 def grade_notebook(path: Path | None, config: dict):
