@@ -4,8 +4,9 @@ The columns are Canvas's own export's: ``Student`` (the name), ``ID`` (Canvas's 
 ``SIS User ID``, ``SIS Login ID``, ``Section``, then one column per chapter, headed by its
 slug (Canvas creates an assignment of that name; to fill an existing one instead, rename
 the header to the assignment's column in Canvas's own export, ``Name (id)``). The second
-row, ``Points Possible``, gives each chapter's maximum. One row per student, by student id;
-a chapter a student did not submit is left empty (Canvas leaves that grade as it is).
+row, ``Points Possible``, gives each chapter's maximum. One row per student, by student id,
+with summary.csv's scores (after any late penalty); a chapter a student did not submit is
+left empty (Canvas leaves that grade as it is).
 
 Student ids to Canvas: the run's roster (student id → that student's entry), the one
 summary.csv takes its names from. An entry's ``lms_user_id`` (nbgrader's own name for the
@@ -24,7 +25,8 @@ import csv
 import io
 from pathlib import Path
 
-from autograder.formats.common import num, write_csv
+from autograder.formats.common import write_csv
+from autograder.formats.tables import summary_rows
 from autograder.grader import SubmissionResult
 
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -46,11 +48,13 @@ def write_canvas(out: Path, results: list[SubmissionResult], roster: dict | None
 
 
 def canvas_rows(results: list[SubmissionResult], roster: dict[str, dict]) -> list[dict]:
-    """The Points Possible row, then one row per student (sorted by student id)."""
-    points = {s.chapter: num(s.max_score) for s in results}
+    """The Points Possible row, then one row per student (sorted by student id), with the
+    scores of summary.csv (after any late penalty)."""
+    summary = summary_rows(results)
+    points = {r["assignment"]: r["max_score"] for r in summary}
     scores: dict[str, dict] = {}
-    for s in results:
-        scores.setdefault(s.student_id, {})[s.chapter] = num(s.score)
+    for r in summary:
+        scores.setdefault(r["student_id"], {})[r["assignment"]] = r["score"]
     return [{"Student": POINTS_POSSIBLE, **points}] + [
         {**canvas_identity(sid, roster.get(sid)), **scores[sid]} for sid in sorted(scores)]
 
