@@ -22,7 +22,8 @@ named in the submission's ``note``. The rule (:func:`pick_notebook`), in order:
 5. the first name in alphabetical order.
 
 Names starting with ``.`` (``.ipynb_checkpoints``, ``.DS_Store``), ``__MACOSX`` and
-nbgrader's own ``timestamp.txt`` are not submissions and are ignored.
+nbgrader's own ``timestamp.txt`` and ``submission_secret.txt`` are not submissions and are
+ignored.
 
 This module imports no PyTorch: the command line surveys the folder before loading the grader.
 """
@@ -36,7 +37,8 @@ from pathlib import Path
 from autograder import paths
 from autograder.lateness import TIMESTAMP
 
-IGNORED = ("__MACOSX", "__pycache__", TIMESTAMP)  # besides names starting with "."
+# nbgrader's own files in a submission folder, and an archiver's; besides names starting with "."
+IGNORED = ("__MACOSX", "__pycache__", TIMESTAMP, "submission_secret.txt")
 NEAREST_CUTOFF = 0.5  # difflib similarity below which no chapter name is suggested
 SAME_NUMBER = 0.4  # added to the similarity of a chapter whose number the name starts with
 NOT_ASKED = "a chapter not asked for in this run (--chapter)"
