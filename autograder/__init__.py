@@ -9,9 +9,11 @@ Layout:
   ``chapter.py``, ``spec.py``, ``compare.py``, ``tolerances.py``, ``policy.py`` and the
   chapters' ``checks/``; ``runner.py`` and ``sandbox.py`` start, watch and kill the harness;
 * ``untrusted/`` — what runs inside the sandboxed harness process (harness, worker, wire);
-* ``executors/`` — where the step runs (``local.py``: a pool of warm workers on this machine);
+* ``executors/`` — where the step runs (``local.py``: a pool of warm workers on this machine;
+  ``dask.py``: on a Dask cluster's workers; ``gradescope.py``: one submission in Gradescope's
+  container, and the bundle that installs it there);
 * ``formats/`` — what is written from the results (CSV tables, results.json, feedback, the
-  class report, nbgrader's gradebook);
+  class report, nbgrader's gradebook, Canvas's import CSV, Gradescope's results.json);
 * ``batch.py`` ties them together for a class; ``cli.py`` is ``python -m autograder``;
   ``inline.py`` is the nbgrader path (hidden test cells call the same checks in the kernel).
 """

@@ -1,6 +1,7 @@
 """Executors: where the same grade-one-submission step runs — this machine's pool of warm
-sandboxed workers (local.py), or a Dask distributed cluster whose workers each hold such a
-pool (dask.py, imported only when a cluster is asked for)."""
+sandboxed workers (local.py), a Dask distributed cluster whose workers each hold such a
+pool (dask.py, imported only when a cluster is asked for), or Gradescope's container, one
+submission at a time on one such worker (gradescope.py, with the bundle that installs it)."""
 
 
 class ExecutorError(RuntimeError):

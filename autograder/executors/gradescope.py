@@ -34,18 +34,19 @@ from pathlib import Path
 from autograder import paths, submissions
 from autograder.formats.common import atomic_write
 from autograder.formats.gradescope import VISIBILITIES, failure_json, results_json
+from autograder.sandbox import PACKAGES
 
 DEFAULT_ROOT = "/autograder"
 CONFIG = "gradescope.json"
 TEMPLATES = Path(__file__).with_name("gradescope_files")
 SCRIPTS = ("setup.sh", "run_autograder")
 TOP_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml")
-PACKAGES = ("autograder", "course")
 STUDENT = "submission"  # the student id results carry (Gradescope knows who it is)
 # Readable by root only while grading: the reference, the settings (the seed), the
 # student's files and Gradescope's metadata about them, and where results are written.
 PRIVATE = ("source/solutions", f"source/{CONFIG}", "submission", "submission_metadata.json", "results")
-# Gradescope's defaults: the whole container gets 768 MB and 10 minutes.
+# The harness's limits: well inside Gradescope's default 10 minutes (starting and the
+# reference's answers take the rest); memory: see the instructor guide (choose 2 GB).
 DEFAULT_LIMITS = {"submission_seconds": 420.0, "memory_mb": 1024}
 
 
