@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import paths
 from autograder.chapter import load_chapter
 from autograder.formats.canvas import (CANVAS_COLUMNS, CANVAS_FILENAME_REGEXP, POINTS_POSSIBLE,
                                        RosterError, canvas_identity, read_roster)
@@ -91,3 +92,7 @@ def test_roster_without_ids_is_refused_and_sis_ids_suffice(tmp_path):
     assert canvas_identity("s1", {"sis_login_id": "jdoe"})["ID"] == "", "Canvas matches on the SIS id"
     assert canvas_identity("s1", None)["ID"] == "s1"
 
+
+def test_the_guide_gives_the_tested_regexp():
+    guide = (paths.course_root() / "book" / "instructor_guide.md").read_text()
+    assert f'named_regexp = r"{CANVAS_FILENAME_REGEXP}"' in guide
