@@ -330,6 +330,10 @@ def write_gradebook(url: str, results: list, submitted: Path | None = None,
     except gradebook.GradebookError as e:
         print(e, file=sys.stderr)
         return 3
+    except Exception as e:  # noqa: BLE001  the database's own errors (locked, read-only, …): one line
+        print(f"cannot write the gradebook {db_url}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+              file=sys.stderr)
+        return 3
     where = f"; autograded copies in {Path(submitted).resolve().parent / gradebook.AUTOGRADED}" if submitted else ""
     print(f"wrote {count} submission(s) into nbgrader's gradebook {db_url}{where}")
     return 0

@@ -124,7 +124,10 @@ def survey(submitted: Path, chapters: list[str] | None, known: list[str]) -> Sur
                                      "SUBMITTED holds one folder per student, each holding chapter folders",
                                      chapter=entry.name))
         else:
-            subs, skips = _student(submitted, entry, chapters, known)
+            try:
+                subs, skips = _student(submitted, entry, chapters, known)
+            except OSError as e:
+                subs, skips = [], [NotGraded(entry.name, _unreadable(e), entry.name)]
             found += subs
             skipped += skips
     return Survey(tuple(found), tuple(skipped))
@@ -153,12 +156,19 @@ def _student(submitted: Path, folder: Path, chapters: list[str] | None,
         elif chapters is not None and entry.name not in chapters:
             skips.append(NotGraded(rel, NOT_ASKED, student, entry.name))
         else:
-            sub, why = pick_notebook(entry, student)
+            try:
+                sub, why = pick_notebook(entry, student)
+            except OSError as e:
+                sub, why = None, _unreadable(e)
             if sub:
                 subs.append(sub)
             else:
                 skips.append(NotGraded(rel, why, student, entry.name))
     return subs, skips
+
+
+def _unreadable(e: OSError) -> str:
+    return f"cannot be read ({e.strerror or e}); check its permissions"
 
 
 def _stray_file_reason(path: Path, student: str, known: list[str]) -> str:

@@ -118,7 +118,9 @@ def _failed_item(group: list) -> str:
 
 def curves(detail) -> list[dict]:
     """The curves a check's detail carries: ``detail["curves"]`` (a list), else
-    ``detail["curve"]`` alone."""
+    ``detail["curve"]`` alone. A curve is a dict: ``student`` and ``reference`` (values),
+    ``ylabel``, ``xlabel``, ``first`` (the x of the first value, default 0) and ``yscale``
+    (default ``log`` for a loss, else ``linear``)."""
     detail = detail or {}
     many = detail.get("curves")
     return [c for c in many if isinstance(c, dict)] if isinstance(many, list) else \
