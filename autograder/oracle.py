@@ -26,6 +26,7 @@ from autograder.untrusted.standin import (Live, Slots, StandInError, decode, enc
                                           send)
 
 MAX_CALLS = 200_000  # calls one job may make to its stand-ins
+MAX_CONNECTIONS = 4  # connections one job may open to its stand-ins' socket
 # torch's global random state is one per process and several jobs are answered at once:
 # each answer runs with the harness's state swapped in, under this lock.
 RNG_LOCK = threading.Lock()
@@ -151,8 +152,10 @@ def _effects(message: dict, live: Live) -> dict:
 class OracleServer:
     """Serves an :class:`Oracle` on a Unix socket at ``path`` that only ``uid`` may use.
 
-    Use as a context manager around a job; the thread stops (and the socket is removed)
-    when the block ends.
+    Each connection is served by a thread of its own (at most ``MAX_CONNECTIONS`` per job), so
+    that junk sent on one connection never holds up the harness's own. Use as a context
+    manager around a job; when the block ends the socket is closed and removed, and every
+    connection is shut.
     """
 
     def __init__(self, path: Path, oracle: Oracle, uid: int | None):
@@ -162,9 +165,8 @@ class OracleServer:
         os.chmod(self.path, 0o600)
         if uid is not None:
             os.chown(self.path, uid, uid)
-        self.sock.listen(4)
-        self.stopping = threading.Event()
-        self.active: socket.socket | None = None
+        self.sock.listen(MAX_CONNECTIONS)
+        self.connections: list[socket.socket] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
 
     def __enter__(self) -> "OracleServer":
@@ -172,39 +174,37 @@ class OracleServer:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stopping.set()
-        for sock in (self.sock, self.active):
+        for sock in [self.sock, *self.connections]:
             try:
-                if sock is not None:
-                    sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        self.sock.close()
+            sock.close()
         self.thread.join(timeout=5)
         self.path.unlink(missing_ok=True)
 
     def _serve(self) -> None:
-        while not self.stopping.is_set():
+        while True:
             try:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            self.active = conn
-            with conn:
-                self._converse(conn)
-            self.active = None
+            if len(self.connections) >= MAX_CONNECTIONS:
+                conn.close()
+                continue
+            self.connections.append(conn)
+            threading.Thread(target=self._converse, args=(conn,), daemon=True).start()
 
     def _converse(self, conn: socket.socket) -> None:
-        while not self.stopping.is_set():
-            try:
-                message = receive(conn)
-            except (StandInError, OSError) as e:
-                self._reply(conn, {"error": f"StandInError: {e}"})
-                return
-            if message is None:
-                return
-            if not self._reply(conn, self.oracle.answer(message)):
-                return
+        with conn:
+            while True:
+                try:
+                    message = receive(conn)
+                except (StandInError, OSError) as e:
+                    self._reply(conn, {"error": f"StandInError: {e}"})
+                    return
+                if message is None or not self._reply(conn, self.oracle.answer(message)):
+                    return
 
     @staticmethod
     def _reply(conn: socket.socket, answer: dict) -> bool:

@@ -42,7 +42,7 @@ import torch
 
 from autograder.untrusted import wire
 
-MAX_MESSAGE = 1 << 30  # bytes of one request or answer
+MAX_MESSAGE = 64 << 20  # bytes of one request or answer (the largest real one is a few MB)
 MAX_ITEMS = 100_000  # items of an iterator a stand-in returns
 _ABSENT = object()  # marks a name that was not defined before install()
 
