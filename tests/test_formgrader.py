@@ -38,18 +38,17 @@ DUE = "2026-03-01 12:00:00 UTC"
 OURS = {"solution": SOLUTION, "stub": STUB, "partial": Case("partial")}  # partial: sgd loses a check
 
 
-def synthetic(student: str) -> SubmissionResult:
-    """The batch grader's result, as it would come back: full marks, zero, or one sgd check lost."""
+def synthetic(student: str, error: str | None = None) -> SubmissionResult:
+    """The batch grader's result, as it would come back: zero for ``stub`` (or with an
+    ``error``), one sgd check lost for ``partial``, else full marks."""
     exercises = []
     for ex in load_chapter(CHAPTER).exercises:
-        lost = {ex.checks[0].name} if student == "partial" and ex.name == "sgd" else set()
-        passed = student != "stub"
+        for_check = [(c, student not in ("stub",) and not error
+                      and not (student == "partial" and ex.name == "sgd" and c is ex.checks[0])) for c in ex.checks]
         exercises.append(ExerciseResult.from_checks(ex, [
-            CheckResult(ex.name, c.name, c.kind, c.points if passed and c.name not in lost else 0.0, c.points,
-                        "passed" if passed and c.name not in lost else "failed",
-                        c.description if passed and c.name not in lost else f"{c.description}: not so")
-            for c in ex.checks]))
-    return SubmissionResult(student, CHAPTER, tuple(exercises))
+            CheckResult(ex.name, c.name, c.kind, c.points if ok else 0.0, c.points, "passed" if ok else "failed",
+                        c.description if ok else error or f"{c.description}: not so") for c, ok in for_check]))
+    return SubmissionResult(student, CHAPTER, tuple(exercises), error)
 
 
 def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:

@@ -1,45 +1,48 @@
 """`--gradebook` writes the batch grader's scores into nbgrader's gradebook database, with
 the autograded copies and timestamps formgrader needs (tests/test_formgrader.py reads them
-through formgrader itself)."""
-import csv
-import subprocess
-import sys
+through formgrader itself; tests/test_guide.py writes them from a real grading run)."""
+import hashlib
 
 import pytest
 
+from autograder import batch, lateness
 from autograder.formats import gradebook
 from autograder.chapter import load_chapter
 from autograder.grader import SubmissionResult
 from autograder.spec import ExerciseResult
+from autograder.submissions import Submission
 from tests import test_chapter_05 as ch05
-from tests.corpus import SOLUTION, STUB, write_case
+from tests.corpus import SOLUTION, STUB, Case, write_case
+from tests.test_formgrader import synthetic
 
 CHAPTER = ch05.CHAPTER
-CASES = [SOLUTION, STUB, *(c for c in ch05.CASES if c.name in ("sgd_never_zeroes", "not_json"))]
+CASES = [SOLUTION, STUB, Case("partial"), next(c for c in ch05.CASES if c.name == "not_json")]
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade a few chapter-05 submissions with ``--gradebook``; return (db url, our scores)."""
+    """A few chapter-05 submissions and their results written into a fresh gradebook;
+    return (db url, our scores, the course folder)."""
     tmp = tmp_path_factory.mktemp("gradebook")
+    submitted = tmp / "submitted"
+    results = []
     for case in CASES:
-        write_case(CHAPTER, case, tmp / "submitted")
-    (tmp / "submitted" / "stub" / CHAPTER / "timestamp.txt").write_text("2026-03-01 18:00:00.000000 Europe/Berlin")
+        path = write_case(CHAPTER, case, submitted)
+        if case is STUB:
+            (path.parent / "timestamp.txt").write_text("2026-03-01 18:00:00.000000 Europe/Berlin")
+        result = synthetic(case.name, "not valid JSON" if case.raw else None)
+        results.append(batch.stamped(result, Submission(case.name, CHAPTER, path), submitted,
+                                     hashlib.sha256(path.read_bytes()).hexdigest(), lateness.Deadlines({}, {})))
     url = f"sqlite:///{tmp / 'gradebook.db'}"
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp / "submitted"),
-                           "--chapter", CHAPTER, "--jobs", "2", "--device", "cpu",
-                           "--out", str(tmp / "out"), "--gradebook", url],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "into nbgrader's gradebook" in proc.stdout
-    assert f"gradebook: {len(CASES)}/{len(CASES)} submission(s) written" in proc.stderr, "progress while writing"
-    summary = csv.DictReader((tmp / "out" / "summary.csv").open())
-    return url, {r["student_id"]: float(r["score"]) for r in summary}, tmp
+    lines: list[str] = []
+    assert gradebook.write_gradebook(results, url, submitted, progress=lines.append) == len(CASES)
+    assert lines[-1] == f"gradebook: {len(CASES)}/{len(CASES)} submission(s) written", "progress while writing"
+    return url, {r.student_id: r.score for r in results}, tmp
 
 
 def test_submission_scores_match_ours(graded):
     url, ours, _ = graded
-    assert ours["solution"] == 17 and ours["stub"] == 0 and 0 < ours["sgd_never_zeroes"] < 17
+    assert ours["solution"] == 17 and ours["stub"] == 0 and 0 < ours["partial"] < 17
     with gradebook.open_gradebook(url) as gb:
         theirs = {c.name: gb.find_submission(CHAPTER, c.name).score for c in CASES}
         assert gb.find_assignment(CHAPTER).max_score == 17
@@ -49,7 +52,7 @@ def test_submission_scores_match_ours(graded):
 def test_each_test_cell_gets_its_exercise_score(graded):
     url, _, _ = graded
     with gradebook.open_gradebook(url) as gb:
-        sgd = gb.find_grade("test_sgd", CHAPTER, CHAPTER, "sgd_never_zeroes")
+        sgd = gb.find_grade("test_sgd", CHAPTER, CHAPTER, "partial")
         linreg = gb.find_grade("test_linreg", CHAPTER, CHAPTER, "stub")
         assert (sgd.auto_score, sgd.max_score, sgd.needs_manual_grade) == (2, 3, False)
         assert (linreg.auto_score, linreg.max_score) == (0, 2)
