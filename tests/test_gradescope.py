@@ -98,6 +98,11 @@ def autograder_env(root: Path) -> dict:
 def run_autograder(bundle: Path, root: Path, files: dict[str, bytes]) -> dict:
     """Run the bundle's run_autograder on ``files`` in ``root``; return its results.json."""
     autograder_tree(bundle, root, files)
+    return run_tree(root)
+
+
+def run_tree(root: Path) -> dict:
+    """Run the run_autograder of the tree at ``root``; return its results.json."""
     proc = subprocess.run([str(root / "source" / "run_autograder")], env=autograder_env(root), cwd=root,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -205,6 +210,15 @@ def test_no_notebook_scores_zero_with_the_reason(bundle, tmp_path):
     jsonschema.validate(results, SCHEMA)
     assert results["score"] == 0 and "No notebook" in results["output"]
     assert sum(t["max_score"] for t in results["tests"]) == load_chapter(CHAPTER).max_score
+
+
+def test_a_broken_bundle_still_writes_results(bundle, tmp_path):
+    root = tmp_path / "autograder"
+    autograder_tree(bundle, root, {f"{CHAPTER}.ipynb": notebook_bytes(SOLUTION)})
+    (root / "source" / "gradescope.json").write_text("{not json")
+    results = run_tree(root)
+    jsonschema.validate(results, SCHEMA)
+    assert results["score"] == 0 and "could not grade" in results["output"]
 
 
 def test_leaderboard_carries_a_checks_test_accuracy(batch):
