@@ -150,7 +150,8 @@ def write_gradebook(results: Iterable[SubmissionResult], db_url: str | None = No
     say = progress or (lambda line: None)
     for chapter in sorted({r.chapter for r in results}):
         say(f"gradebook: {chapter}: checking the assignment's cells")
-        ensure_assignment(chapter, db_url)
+        if ensure_assignment(chapter, db_url):
+            say(f"gradebook: {chapter}: recorded the assignment's cells (nbgrader generate_assignment)")
     with open_gradebook(db_url) as gb:
         for chapter, when in (due or {}).items():
             if chapter in {r.chapter for r in results}:
