@@ -32,8 +32,12 @@ import zipfile
 from pathlib import Path
 
 from autograder import paths, submissions
+from autograder.chapter import load_chapter
 from autograder.formats.common import atomic_write
 from autograder.formats.gradescope import VISIBILITIES, failure_json, results_json
+from autograder.grader import Grader, SubmissionResult
+from autograder.inline import pick_device
+from autograder.runner import Limits, Worker
 from autograder.sandbox import PACKAGES
 
 DEFAULT_ROOT = "/autograder"
@@ -210,15 +214,11 @@ def pick_notebook(folder: Path, chapter: str, scratch: Path) -> tuple[Path | Non
     return sub.path, " ".join(parts)
 
 
-def grade_notebook(path: Path | None, config: dict):
+def grade_notebook(path: Path | None, config: dict) -> SubmissionResult:
     """Grade one notebook with the chapter's Grader on one warm sandboxed Worker.
 
     With no notebook, every check scores zero with the reason (no harness is started).
     """
-    from autograder.chapter import load_chapter  # torch: only when grading
-    from autograder.grader import Grader
-    from autograder.inline import pick_device
-    from autograder.runner import Limits, Worker
     device = pick_device(config.get("device", "auto"))
     seed = {"seed": config["seed"]} if config.get("seed") is not None else {}
     grader = Grader(load_chapter(config["chapter"]), device=device,
