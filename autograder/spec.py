@@ -92,6 +92,30 @@ class Exercise:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """One requirement an exercise's prompt states, and the checks that fail when it is broken.
+
+    Each checks module keeps a table of these (``REQUIREMENTS``): every sentence of a prompt
+    that asks for something (a shape, a dtype, an argument, in place, ``no_grad``, a
+    generator, a forbidden function, no loops…) is a row, and the corpus tests hold, per
+    row, a submission that breaks exactly that requirement and loses exactly these checks.
+
+    Args:
+        id: short and unique in the chapter, ``exercise.what`` (``data_iter.generator``).
+        exercise: the exercise whose prompt states it.
+        text: the requirement, as the prompt says it.
+        checks: the hidden checks (of ``exercise``) that fail when it is broken.
+        selfcheck: what the visible self-check tests of it ("" when it cannot be seen
+            without the reference).
+    """
+    id: str
+    exercise: str
+    text: str
+    checks: tuple[str, ...]
+    selfcheck: str = ""
+
+
+@dataclass(frozen=True)
 class CheckResult:
     """The outcome of one check for one student."""
     exercise: str

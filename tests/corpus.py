@@ -114,3 +114,76 @@ def write_nbgrader_course(root: Path) -> None:
         "c.CourseDirectory.release_directory = 'release'\n"
         f"c.CourseDirectory.db_url = 'sqlite:///{root}/gradebook.db'\n"
         "c.Execute.timeout = 600\n")
+
+
+# -- requirement rows and doing-nothing submissions ------------------------------------------
+def requirement_case(chapter: str, req_id: str, **kwargs) -> Case:
+    """The corpus case for one row of the chapter's ``REQUIREMENTS`` table: a submission (its
+    ``replace``/``delete`` in ``kwargs``) that breaks exactly that requirement, so its
+    exercise loses exactly the points of the row's checks and every other exercise scores
+    full. Named ``req_<id>``."""
+    row = requirement(chapter, req_id)
+    ex = load_chapter(chapter).exercise(row.exercise)
+    lost = sum(c.points for c in ex.checks if c.name in row.checks)
+    return Case(f"req_{req_id}", scores={row.exercise: ex.points - lost, **kwargs.pop("scores", {})},
+                **kwargs)
+
+
+def requirement(chapter: str, req_id: str):
+    rows = {r.id: r for r in requirements(chapter)}
+    assert req_id in rows, f"{chapter}: no requirement {req_id!r} in its checks module"
+    return rows[req_id]
+
+
+def requirements(chapter: str) -> list:
+    import importlib
+    module = importlib.import_module(load_chapter(chapter).checks_module)
+    return list(getattr(module, "REQUIREMENTS", []))
+
+
+def assert_requirements_covered(chapter: str, cases: list[Case]) -> None:
+    """The chapter's requirement table is well formed and each row has its corpus case."""
+    chap = load_chapter(chapter)
+    rows = requirements(chapter)
+    assert rows, f"{chapter}: the checks module has no REQUIREMENTS table"
+    names = {c.name for c in cases}
+    for row in rows:
+        ex = chap.exercise(row.exercise)
+        unknown = set(row.checks) - {c.name for c in ex.checks}
+        assert row.checks and not unknown, f"{chapter}: requirement {row.id} names unknown checks {unknown}"
+        assert f"req_{row.id}" in names, f"{chapter}: requirement {row.id} has no corpus case req_{row.id}"
+    graded = {ex.name for ex in chap.exercises if ex.own}
+    assert graded <= {r.exercise for r in rows}, \
+        f"{chapter}: exercises without requirements: {graded - {r.exercise for r in rows}}"
+
+
+def doing_nothing_cases(chapter: str) -> list[Case]:
+    """Two submissions whose every function does nothing: bodies of ``pass`` (returns None),
+    and bodies returning their first argument. Every exercise must score zero."""
+    release = notebooks.read_notebook(paths.release_notebook(chapter))
+    stubs = {notebooks.grade_id(c): notebooks.source(c) for c in notebooks.code_cells(release)
+             if notebooks.is_solution(c)}
+    cases = []
+    for kind in ("returns_none", "returns_its_input"):
+        replace = {gid: _do_nothing(src, kind) for gid, src in stubs.items()}
+        cases.append(Case(f"{kind}", replace=replace,
+                          scores={ex.name: 0.0 for ex in load_chapter(chapter).exercises}))
+    return cases
+
+
+def _do_nothing(src: str, kind: str) -> str:
+    """The stub ``src`` with every ``raise NotImplementedError()`` replaced by doing nothing."""
+    import ast
+    tree = ast.parse(src)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            params = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg != "self"]
+            body = "pass" if kind == "returns_none" or not params or node.name == "__init__" \
+                else f"return {params[0]}"
+            node.body = [n for n in node.body if _is_docstring(n)] + ast.parse(body).body
+    return ast.unparse(tree)
+
+
+def _is_docstring(node) -> bool:
+    import ast
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)

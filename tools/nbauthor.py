@@ -6,9 +6,12 @@ Conventions (checked by tests/test_release.py):
 * ``exercise(name, src)`` — one graded function: a solution cell, ``grade_id`` = ``name``;
   wrap the answer in ``### BEGIN SOLUTION`` / ``### END SOLUTION``.
 * ``selfcheck(name, src)`` — the visible self-check after it; locked, ``check_<name>``.
-* ``hidden(chapter, name, points)`` — the graded test cell ``test_<name>``: hidden tests
-  that call the autograder's checks and return the points earned (nbgrader's partial
-  credit); tagged ``remove-cell`` so the book does not show it.
+* ``hidden(chapter, name, points)`` — the graded test cell ``test_<name>``: a visible
+  ``require(name)`` that makes nbgrader's Validate fail until the self-check passes, then
+  hidden tests that call the autograder's checks and return the points earned (nbgrader's
+  partial credit); tagged ``remove-cell`` so the book does not show it.
+* ``# needs: name`` as the first line of a narrative cell: the cell prints "finish `name`
+  first" instead of running until ``name``'s self-check passes (course/selfcheck.py).
 * ``md(text)`` and ``code(src)`` — narrative cells (no nbgrader metadata; their outputs
   are kept in the release).
 
@@ -73,9 +76,17 @@ def selfcheck(name: str, src: str):
     return cell
 
 
-def hidden(chapter: str, name: str, points: float, what: str | None = None):
+def hidden(chapter: str, name: str, points: float, what: str | None = None,
+           requires: tuple[str, ...] | None = None):
+    """The graded test cell: a visible line that makes nbgrader's Validate fail until the
+    exercise's self-check passes (``requires``: the exercises whose self-checks it needs,
+    default ``(name,)``), then the hidden tests."""
     what = what or f"`{name}`"
+    needed = ", ".join(repr(n) for n in (requires or (name,)))
     src = (f"# Hidden tests for {what} ({points:g} points) run here when the notebook is graded.\n"
+           "# Validate (nbgrader's button) fails here until the self-check above passes.\n"
+           "from course.selfcheck import require\n"
+           f"require({needed})\n"
            "### BEGIN HIDDEN TESTS\n"
            "from autograder.inline import grade\n"
            f"grade({chapter!r}, {name!r}, globals())\n"
