@@ -187,3 +187,43 @@ def _do_nothing(src: str, kind: str) -> str:
 def _is_docstring(node) -> bool:
     import ast
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+# -- one check, many implementations: calibrating training checks ----------------------------
+def check_verdicts(chapter: str, exercise: str, variants: dict[str, dict[str, str]],
+                   checks: tuple[str, ...] | None = None) -> dict[str, dict[str, CheckOutcome]]:
+    """Each variant's verdict on each check of ``exercise``, in this process (trusted test code).
+
+    A variant replaces solution cells (grade_id → source) of the reference answers; the check
+    runs its probe on that namespace and compares with the grader's reference band, exactly as
+    the batch grader's first phase does (no stand-ins: the check's own verdict).
+
+    Returns:
+        ``{variant: {check: CheckOutcome(passed, message)}}``.
+    """
+    from autograder.grader import Grader, lead
+    from autograder.chapter import reference_namespace
+    grader = Grader(load_chapter(chapter))
+    ex = grader.chapter.exercise(exercise)
+    wanted = [c for c in ex.checks if c.probe and (checks is None or c.name in checks)]
+    base = dict(reference_namespace(chapter))
+    out = {}
+    for name, replace in variants.items():
+        ns = dict(base)
+        for src in replace.values():
+            exec(compile(textwrap.dedent(src), f"<variant {name}>", "exec"), ns)
+        jobs = {check.name: job for check, job in grader._probes(ex)}
+        outs = {}
+        for check in wanted:
+            job = jobs[lead(ex, check).name]
+            if job.index not in outs:
+                outs[job.index] = grader._probe_here(lead(ex, check), job, ns)
+            result = grader._evaluate(ex, check, outs[job.index])
+            out.setdefault(name, {})[check.name] = CheckOutcome(result.status == "passed", result.message)
+    return out
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    passed: bool
+    message: str
