@@ -1,7 +1,9 @@
 """``python -m autograder check NOTEBOOK``: a student's notebook's self-checks, from a terminal.
 
-Runs the notebook's set-up cell, its exercise cells and their self-check cells — the same
-visible checks the notebook runs, nothing hidden — and prints one line per exercise.
+Runs what the graders run — the set-up cell, the exercise cells whole, the definitions of
+every other cell (helpers, imports and constants the student added; see
+autograder/notebooks.py) — with the self-check cells at their places, nothing hidden, and
+prints one line per exercise. So a helper in a cell of its own counts here as in nbgrader.
 """
 from __future__ import annotations
 
@@ -14,18 +16,27 @@ from nbclient import NotebookClient
 from autograder import notebooks
 
 
-def run_selfchecks(path: Path, timeout: int = 300) -> list[tuple[str, bool, str]]:
-    """``(exercise, passed, message)`` for each self-check cell of the notebook."""
-    nb = notebooks.read_notebook(path)
+def runnable_cells(nb: dict) -> list[dict]:
+    """The notebook's code cells as the graders see them, with the self-check cells kept."""
     keep = []
     for cell in notebooks.code_cells(nb):
         gid = notebooks.grade_id(cell) or ""
-        if notebooks.SETUP_TAG in notebooks.tags(cell) or notebooks.is_solution(cell) \
-                or gid.startswith("check_"):
-            keep.append(copy.deepcopy(cell))
-    for cell in keep:
-        cell["source"] = notebooks.source(cell)
-        cell["outputs"] = []
+        src = notebooks.strip_magics(notebooks.source(cell))
+        if gid.startswith(notebooks.TEST_PREFIX):
+            continue
+        if not (notebooks.SETUP_TAG in notebooks.tags(cell) or notebooks.is_solution(cell)
+                or gid.startswith(notebooks.CHECK_PREFIX)):
+            src = notebooks.definitions(src)
+        cell = copy.deepcopy(cell)
+        cell["source"], cell["outputs"] = src, []
+        keep.append(cell)
+    return keep
+
+
+def run_selfchecks(path: Path, timeout: int = 300) -> list[tuple[str, bool, str]]:
+    """``(exercise, passed, message)`` for each self-check cell of the notebook."""
+    nb = notebooks.read_notebook(path)
+    keep = runnable_cells(nb)
     runnable = nbformat.from_dict({**nb, "cells": keep})
     client = NotebookClient(runnable, timeout=timeout, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(Path(path).parent.resolve())}})

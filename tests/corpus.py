@@ -31,6 +31,8 @@ class Case:
         messages: exercise → a phrase its feedback must contain (case-insensitive).
         stub: submit the released notebook as it is (nothing written).
         raw: the notebook file's bytes, written as is (for broken files).
+        insert: ``(grade_id, source)`` pairs: a cell of the student's own (no metadata)
+            inserted right after the cell with that grade_id (``""``: at the top).
     """
     name: str
     replace: dict = field(default_factory=dict)
@@ -39,6 +41,7 @@ class Case:
     messages: dict = field(default_factory=dict)
     stub: bool = False
     raw: bytes | None = None
+    insert: tuple = ()
 
 
 SOLUTION = Case("solution")
@@ -67,6 +70,11 @@ def case_notebook(chapter: str, case: Case) -> dict:
         if gid in case.replace:
             cell["source"] = textwrap.dedent(case.replace[gid]).strip("\n")
     nb["cells"] = [c for c in nb["cells"] if notebooks.grade_id(c) not in case.delete]
+    for after, src in case.insert:
+        at = next((i + 1 for i, c in enumerate(nb["cells"]) if notebooks.grade_id(c) == after), 0)
+        nb["cells"].insert(at, {"cell_type": "code", "id": f"added-{len(nb['cells'])}", "metadata": {},
+                                "execution_count": None, "outputs": [],
+                                "source": textwrap.dedent(src).strip("\n")})
     return nb
 
 
