@@ -7,6 +7,7 @@
 #   ./run.sh setup             only the set-up: .venv, pinned packages, Fashion-MNIST
 #   ./run.sh grade ARGS        grade a class: python -m autograder grade ARGS
 #   ./run.sh check NOTEBOOK    a notebook's self-checks as a table
+#   ./run.sh lab [DIR]         a student's JupyterLab on chapters/ (Validate on, instructor tools off)
 #   ./run.sh gradescope CH [ARGS]  write CH's Gradescope autograder bundle: python -m autograder gradescope
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -43,6 +44,27 @@ fashion_mnist() {
   fi
 }
 
+student_jupyter() {
+  # A student's Jupyter: nbgrader's documented switches turn off the instructor's extensions
+  # (formgrader, create assignment, course list) in a configuration folder of its own;
+  # Validate and the assignment list stay. The venv's own configuration, which instructors
+  # use, keeps everything.
+  export JUPYTER_CONFIG_DIR="$PWD/.jupyter-student"
+  [ -f "$JUPYTER_CONFIG_DIR/.configured" ] && return 0
+  mkdir -p "$JUPYTER_CONFIG_DIR"
+  # `jupyter server extension disable --user` refuses extensions enabled at the venv's level
+  # (jupyter_server checks the user level only), so its setting is written directly.
+  cat > "$JUPYTER_CONFIG_DIR/jupyter_server_config.json" <<'JSON'
+{"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": false,
+                                       "nbgrader.server_extensions.course_list": false}}}
+JSON
+  for ext in formgrader create-assignment course-list; do
+    "$VENV/bin/jupyter" labextension disable --level=user "@jupyter/nbgrader:$ext" >/dev/null 2>&1
+    "$VENV/bin/jupyter" labextension lock --level=user "@jupyter/nbgrader:$ext" >/dev/null 2>&1 || true
+  done
+  touch "$JUPYTER_CONFIG_DIR/.configured"
+}
+
 cmd=${1:-help}; shift || true
 case "$cmd" in
   setup)   setup ;;
@@ -52,5 +74,9 @@ case "$cmd" in
   grade)   setup; "$PY" -m autograder grade "$@" ;;
   check)   setup; "$PY" -m autograder check "$@" ;;
   gradescope) setup; "$PY" -m autograder gradescope "$@" ;;
-  *) sed -n '2,10p' "$0"; exit 2 ;;
+  lab)     setup; student_jupyter
+           root=(); [ "$(id -u)" = 0 ] && root=(--allow-root)  # Jupyter refuses root without it
+           dir=chapters/; [ $# -gt 0 ] && [ "${1#-}" = "$1" ] && { dir=$1; shift; }
+           exec "$VENV/bin/jupyter" lab "$dir" "${root[@]}" "$@" ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
 esac
