@@ -1,12 +1,14 @@
 """Checks for chapter 01, tensors, shapes and broadcasting."""
 from __future__ import annotations
 
+import re
+
 import torch
 
 from autograder.checks.common import call, randn
 from autograder.compare import describe, expect_tensor, preview
 from autograder.policy import forbid_attributes, forbid_loops, forbid_modules
-from autograder.spec import Check, CheckFailed, Exercise
+from autograder.spec import Check, CheckFailed, Exercise, Requirement
 from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "01_tensors_broadcasting"
@@ -113,25 +115,47 @@ def _cmp_bshape_raises(got, want, inputs, tol):
                               "a ValueError")
 
 
-def _clash(a, b) -> tuple[int, int]:
-    """The two sizes of the rightmost dimension where a and b clash."""
-    for m, n in zip(reversed(a), reversed(b)):
+def _clash(a, b) -> tuple[int, int, int]:
+    """Where a and b clash: the rightmost such dimension, counted from the right (-1 is the
+    last), and its two sizes."""
+    for k, (m, n) in enumerate(zip(reversed(a), reversed(b)), 1):
         if m != n and 1 not in (m, n):
-            return m, n
+            return -k, m, n
     raise ValueError("no clash")
+
+
+def _dimension_names(a, b) -> set[str]:
+    """Every way a message may number the clashing dimension: from the right (``-2``, or
+    ``2`` / ``1`` counting from one or zero), or from the left of either shape or of the
+    aligned shapes (from zero or one)."""
+    k = -_clash(a, b)[0]
+    lefts = [len(s) - k for s in (a, b, a if len(a) >= len(b) else b)]
+    return {str(v) for v in [-k, k, k - 1] + lefts + [i + 1 for i in lefts]}
+
+
+# A number that a word says is a dimension: "dimension -2", "axis 0", "dim=1", "2nd dimension".
+_DIMENSION = re.compile(r"(?:dim\w*|axis|axes)\W{0,3}?(-?\d+)|(-?\d+)(?:st|nd|rd|th)?\W{0,3}(?:dim|axis)", re.I)
+
+
+def _named_dimensions(message: str) -> set[str]:
+    """The numbers ``message`` names as dimensions."""
+    return {a or b for a, b in _DIMENSION.findall(message)}
 
 
 def _cmp_bshape_message(got, want, inputs, tol):
     for (a, b), res in zip(inputs["bad"], got["results"]):
+        what = f"broadcast_shape({_shape_text(a)}, {_shape_text(b)})"
         if res.get("raised") != "ValueError":
-            raise CheckFailed(f"broadcast_shape({_shape_text(a)}, {_shape_text(b)}) did not raise "
-                              "ValueError, so its message cannot be checked")
-        m, n = _clash(a, b)
+            raise CheckFailed(f"{what} did not raise ValueError, so its message cannot be checked")
+        dim, m, n = _clash(a, b)
         message = res["message"]
         if str(m) not in message or str(n) not in message:
-            raise CheckFailed(f"broadcast_shape({_shape_text(a)}, {_shape_text(b)}) raised ValueError"
-                              f"({message!r}); the message should name the dimension that clashes and "
-                              f"its sizes {m} and {n}")
+            raise CheckFailed(f"{what} raised ValueError({message!r}); the message should name the "
+                              f"dimension that clashes and its sizes {m} and {n}")
+        if not _named_dimensions(message) & _dimension_names(a, b):
+            raise CheckFailed(f"{what} raised ValueError({message!r}), which names the sizes {m} "
+                              f"and {n} but not the dimension where they clash: say which, e.g. "
+                              f"\"dimension {dim}\" (counting from the right)")
 
 
 def _no_torch_broadcast(tree):
@@ -305,7 +329,7 @@ EXERCISES = [
               compare=_cmp_rownorm("rect")),
         Check("input_unchanged", 1, "X itself is not modified",
               make_inputs=_rownorm_inputs, probe=_untouched_probe("row_normalize", "rect"),
-              compare=_cmp_untouched("row_normalize")),
+              compare=_cmp_untouched("row_normalize"), guard=True),
     )),
     Exercise("standardize_columns", (
         Check("values", 2, "(X - column mean) / column population std, in X's shape and dtype",
@@ -316,7 +340,7 @@ EXERCISES = [
               compare=_cmp_std_stats),
         Check("input_unchanged", 1, "X itself is not modified",
               make_inputs=_std_inputs, probe=_untouched_probe("standardize_columns", "cases"),
-              compare=_cmp_untouched("standardize_columns")),
+              compare=_cmp_untouched("standardize_columns"), guard=True),
     )),
     Exercise("pairwise_sq_dists", (
         Check("values", 2, "squared distances of shape (n, m) for several shapes (float64)",
@@ -330,4 +354,59 @@ EXERCISES = [
         Check("no_loops", 1, "no Python loops and no torch.cdist: broadcasting does the work",
               kind="policy", rule=_no_loops_no_cdist),
     )),
+]
+
+# Every requirement the exercises' prompts state, and the checks that fail when it is broken
+# (tests/test_chapter_01.py holds a submission per row that breaks exactly that row). Where
+# breaking it leaves no check of the function passing, the row names the guards and policy
+# checks too: they are awarded only with a check that proves the function works.
+REQUIREMENTS = [
+    Requirement("broadcast_shape.rules", "broadcast_shape",
+                "applies the three rules by hand to two shapes given as tuples of ints",
+                ("compatible",), "five pairs from the table of the text"),
+    Requirement("broadcast_shape.tuple", "broadcast_shape",
+                "returns the broadcast shape as a **tuple** of ints", ("compatible",),
+                "the result's type is tuple"),
+    Requirement("broadcast_shape.raises", "broadcast_shape",
+                "when the shapes are incompatible, raise a ValueError", ("incompatible", "message"),
+                "(2, 4) and (3, 4) raise ValueError"),
+    Requirement("broadcast_shape.message_sizes", "broadcast_shape",
+                "whose message names ... its two sizes", ("message",), "the message names 2 and 3"),
+    Requirement("broadcast_shape.message_dimension", "broadcast_shape",
+                "whose message names the offending dimension", ("message",),
+                "the message numbers the dimension (-2, or 0 from the left)"),
+    Requirement("broadcast_shape.no_torch", "broadcast_shape",
+                "do not call torch.broadcast_shapes, torch.broadcast_tensors or any other torch "
+                "function here", ("no_torch",), "no_calls: broadcast_shapes, broadcast_tensors, torch, …"),
+    Requirement("row_normalize.rows_sum_to_one", "row_normalize",
+                "returns a tensor ... whose rows are non-negative and sum to one",
+                ("square", "rectangular", "input_unchanged"), "a (3, 3) example, and the row sums of a (4, 6) one"),
+    Requirement("row_normalize.shape", "row_normalize", "a tensor of the same shape",
+                ("square", "rectangular", "input_unchanged"), "the (3, 3) example's shape"),
+    Requirement("row_normalize.input_unchanged", "row_normalize", "Do not change X itself.",
+                ("input_unchanged",), "X equals its copy from before the call"),
+    Requirement("standardize_columns.values", "standardize_columns",
+                "each column shifted to mean 0 and scaled to standard deviation 1, as in the formula",
+                ("values", "statistics", "input_unchanged"),
+                "a (4, 2) example; column means and deviations of a (50, 3) one"),
+    Requirement("standardize_columns.population", "standardize_columns",
+                "(population) standard deviation: dividing by n", ("values", "statistics", "input_unchanged"),
+                "the (4, 2) example, with a hint for correction=0"),
+    Requirement("standardize_columns.dtype", "standardize_columns", "The result has X's ... dtype",
+                ("values",), "float64 in, float64 out"),
+    Requirement("standardize_columns.shape", "standardize_columns", "The result has X's shape",
+                ("values",), "the shapes of a (4, 2) example and a (3, 1) column"),
+    Requirement("standardize_columns.input_unchanged", "standardize_columns",
+                "X itself must not change.", ("input_unchanged",), "X equals its copy from before the call"),
+    Requirement("pairwise_sq_dists.values", "pairwise_sq_dists",
+                "the (n, m) matrix of squared Euclidean distances between the rows of X and of Y",
+                ("values", "float32", "no_loops"),
+                "a (3, 2) by (2, 2) example, the shape of (5, 4) by (7, 4), zero diagonal"),
+    Requirement("pairwise_sq_dists.dtype_device", "pairwise_sq_dists",
+                "in their dtype and on their device (the device is compared when grading on a GPU)",
+                ("float32",), "float32 in, float32 out; float64 in, float64 out"),
+    Requirement("pairwise_sq_dists.no_loops", "pairwise_sq_dists",
+                "No Python loops (no for, while or comprehensions)", ("no_loops",), "no_loops"),
+    Requirement("pairwise_sq_dists.no_cdist", "pairwise_sq_dists", "and no torch.cdist",
+                ("no_loops",), "no_calls: cdist, pdist"),
 ]
