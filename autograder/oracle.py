@@ -21,15 +21,13 @@ import numpy as np
 import torch
 
 from autograder.chapter import Chapter, reference_namespace
+from autograder.references import RNG_LOCK  # each answer swaps the harness's random state in
 from autograder.untrusted import wire
 from autograder.untrusted.standin import (Live, Slots, StandInError, decode, encode, receive,
                                           send)
 
 MAX_CALLS = 200_000  # calls one job may make to its stand-ins
 MAX_CONNECTIONS = 4  # connections one job may open to its stand-ins' socket
-# torch's global random state is one per process and several jobs are answered at once:
-# each answer runs with the harness's state swapped in, under this lock.
-RNG_LOCK = threading.Lock()
 
 
 class Oracle:

@@ -63,6 +63,13 @@ def pack(obj: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
         return obj
     if isinstance(obj, (int, float)) and type(obj) in (int, float, bool):
         return obj if not (isinstance(obj, float) and not math.isfinite(obj)) else {"__float__": repr(obj)}
+    if isinstance(obj, WireTensor):  # what came back once goes back as it came
+        key = f"a{len(arrays)}"
+        arrays[key], dtype = _tensor_to_numpy(obj.values)
+        return {"__tensor__": key, "dtype": str(obj.dtype).replace("torch.", ""), "device": obj.device,
+                "type": obj.type_name, "requires_grad": obj.requires_grad}
+    if isinstance(obj, WireObject):
+        return {"__object__": obj.type_name, "text": obj.text}
     if isinstance(obj, torch.Tensor):
         if obj.numel() > MAX_ELEMENTS or obj.device.type == "meta":
             return _describe(obj)
