@@ -22,6 +22,8 @@ CASES = [Case("solution"), Case("sgd_no_zero", replace={"sgd": """
 def cache(tmp_path, monkeypatch):
     """A reference cache of its own for the test."""
     monkeypatch.setattr(references, "folder", lambda chapter, key: tmp_path / "refs" / chapter / key)
+    # the chapter's files are the key's other part (test_the_key_follows_what_answers_depend_on)
+    monkeypatch.setattr(references, "cache_key", lambda chapter, seed, device: f"{seed}-{device}")
     return tmp_path / "refs"
 
 
@@ -51,3 +53,10 @@ def test_a_damaged_cache_file_is_computed_again(cache):
 def _lead(ex, check):
     from autograder.grader import lead
     return lead(ex, check)
+
+
+def test_the_key_follows_what_answers_depend_on():
+    key = references.cache_key(CHAPTER, 1, "cpu")
+    assert key == references.cache_key(CHAPTER, 1, "cpu")
+    assert key != references.cache_key(CHAPTER, 2, "cpu")
+    assert key != references.cache_key("04_gradient_descent_numpy", 1, "cpu")
