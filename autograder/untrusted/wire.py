@@ -153,8 +153,9 @@ def dumps_raw(obj: Any) -> bytes:
     data = pack(obj, arrays)
     layout, chunks, offset = {}, [], 0
     for key, array in arrays.items():
+        shape = list(array.shape)  # before ascontiguousarray, which makes a 0-d array 1-d
         array = np.ascontiguousarray(array)
-        layout[key] = {"dtype": array.dtype.str, "shape": list(array.shape), "offset": offset}
+        layout[key] = {"dtype": array.dtype.str, "shape": shape, "offset": offset}
         chunks.append(array.tobytes())
         offset += array.nbytes
     header = json.dumps({"data": data, "arrays": layout}).encode()
