@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,17 @@ SETUP_TAG = "setup"
 
 class NotebookError(Exception):
     """The notebook cannot be read at all; the message says why."""
+
+
+# CPython 3.11's ast.parse is not thread-safe ("SystemError: AST constructor recursion depth
+# mismatch" when two threads parse at once, gh-106905), and the batch grader grades in threads.
+_PARSE_LOCK = threading.Lock()
+
+
+def parse(src: str) -> ast.Module:
+    """``ast.parse``, one thread at a time."""
+    with _PARSE_LOCK:
+        return ast.parse(src)
 
 
 def read_notebook(path: str | Path) -> dict:
@@ -97,7 +109,7 @@ def code_cells(nb: dict) -> list[dict]:
 def defines(src: str) -> set[str]:
     """Names a cell defines at top level with ``def`` or ``class`` (empty if it does not parse)."""
     try:
-        tree = ast.parse(src)
+        tree = parse(src)
     except (SyntaxError, ValueError):
         return set()
     return {n.name for n in tree.body
@@ -192,7 +204,7 @@ def definitions(src: str) -> str:
     """The top-level definitions of a cell (see the module docstring), as source; ``""`` when
     it has none or does not parse (nbgrader would stop at the error; nothing is defined)."""
     try:
-        tree = ast.parse(src)
+        tree = parse(src)
     except (SyntaxError, ValueError):
         return ""
     lines = src.splitlines()
@@ -251,7 +263,7 @@ def call_graph(sources: list[str]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for src in sources:
         try:
-            tree = ast.parse(src)
+            tree = parse(src)
         except (SyntaxError, ValueError):
             continue
         for node in tree.body:
@@ -295,7 +307,7 @@ def _params(src: str, name: str) -> tuple[list[str], bool] | None:
     """A function's parameters as written (``generator=None``) and whether it takes *args or
     **kwargs, from the last top-level ``def name`` in ``src``."""
     try:
-        tree = ast.parse(src)
+        tree = parse(src)
     except (SyntaxError, ValueError):
         return None
     defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
