@@ -1,4 +1,10 @@
-"""Checks for chapter 07, softmax regression: one-hot, softmax, entropy and cross-entropy."""
+"""Checks for chapter 07, softmax regression: one-hot, softmax, entropy and cross-entropy.
+
+``REQUIREMENTS`` (at the end) maps each sentence of the exercises' prompts to the checks
+that fail when it is broken; tests/test_chapter_07.py holds a submission per row.
+``softmax_ce_grad`` may use the student's ``softmax`` and ``one_hot`` (its prompt says so):
+when one of them fails its own checks, a working one stands in for it there.
+"""
 from __future__ import annotations
 
 import math
@@ -7,8 +13,8 @@ import torch
 
 from autograder.checks.common import call, randn
 from autograder.compare import describe, expect_tensor
-from autograder.policy import forbid_attributes
-from autograder.spec import Check, CheckFailed, Exercise
+from autograder.policy import forbid_attributes, forbid_loops
+from autograder.spec import Check, CheckFailed, Exercise, Requirement
 from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "07_softmax_regression"
@@ -69,13 +75,19 @@ def _one_hot_values(ns, inputs, ctx):
     return {"results": [call(ctx, ns, "one_hot", c["y"].to(ctx.device), c["q"]) for c in inputs["cases"]]}
 
 
-def _cmp_one_hot(got, want, inputs, tol):
-    for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
-        what = f"one_hot(y of shape {_shape(case['y'])} with labels {case['y'][:5].tolist()}, num_classes={case['q']})"
-        if isinstance(g, WireTensor) and len(g.shape) == 2 and g.shape[0] == w.shape[0] and g.shape[1] != w.shape[1]:
-            raise CheckFailed(f"{what} returned shape {g.shape}; expected {w.shape} — use "
-                              "num_classes columns, not the largest label + 1")
-        expect_tensor(g, w, what, tol)
+def _cmp_one_hot(exact):
+    """The ones and zeros in place (any dtype); ``exact``: also float32 on y's device."""
+    def compare(got, want, inputs, tol):
+        for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
+            what = f"one_hot(y of shape {_shape(case['y'])} with labels {case['y'][:5].tolist()}, num_classes={case['q']})"
+            if isinstance(g, WireTensor) and len(g.shape) == 2 and g.shape[0] == w.shape[0] and g.shape[1] != w.shape[1]:
+                raise CheckFailed(f"{what} returned shape {g.shape}; expected {w.shape} — use "
+                                  "num_classes columns, not the largest label + 1")
+            if exact and isinstance(g, WireTensor) and g.dtype != w.dtype:
+                raise CheckFailed(f"{what} returned dtype {g.dtype}; expected {w.dtype} — convert the "
+                                  "comparison's booleans with .to(torch.float32)")
+            expect_tensor(g, w, what, tol, check_dtype=exact, check_device=exact)
+    return compare
 
 
 # -- softmax ------------------------------------------------------------------------------
@@ -308,8 +320,10 @@ def _sceg_big(ns, inputs, ctx):
 
 EXERCISES = [
     Exercise("one_hot", (
-        Check("values", 2, "float32 one-hot rows of shape (n, num_classes) on y's device",
-              make_inputs=_one_hot_inputs, probe=_one_hot_values, compare=_cmp_one_hot, tolerance="exact"),
+        Check("values", 1.5, "one row of shape (num_classes,) per label, 1 at the label and 0 elsewhere",
+              make_inputs=_one_hot_inputs, probe=_one_hot_values, compare=_cmp_one_hot(False), tolerance="exact"),
+        Check("float32", 0.5, "the one-hot rows as float32, on y's device",
+              make_inputs=_one_hot_inputs, probe=_one_hot_values, compare=_cmp_one_hot(True), tolerance="exact"),
         Check("no_library_one_hot", 1, "written without F.one_hot", kind="policy",
               rule=forbid_attributes("one_hot")),
     )),
@@ -331,10 +345,12 @@ EXERCISES = [
               make_inputs=_entropy_inputs, probe=_entropy_zeros, compare=_cmp_entropy_zeros),
     )),
     Exercise("cross_entropy", (
-        Check("values", 2, "-log of the true class's probability, one loss per example",
+        Check("values", 1.5, "-log of the true class's probability, one loss per example",
               make_inputs=_ce_inputs, probe=_ce_values, compare=_cmp_ce_values),
         Check("zero_probabilities", 1, "finite when the other classes have probability 0",
               make_inputs=_ce_inputs, probe=_ce_zeros, compare=_cmp_ce_zeros),
+        Check("no_loops", 0.5, "written with tensor operations, without a Python loop over the examples",
+              kind="policy", rule=forbid_loops()),
     )),
     Exercise("cross_entropy_from_logits", (
         Check("values", 1.5, "logsumexp(o) - o_y for each example, in O's dtype",
@@ -357,5 +373,66 @@ EXERCISES = [
               make_inputs=_grad_inputs, probe=_sceg_big, compare=_cmp_stable("softmax_ce_grad")),
         Check("no_autograd", 1, "computed from the formula, not by autograd", kind="policy",
               rule=forbid_attributes("backward", "grad", "autograd", "jacobian", "vjp")),
-    )),
+    ), uses=("softmax", "one_hot")),
+]
+
+
+def _row(id_, text, checks, selfcheck=""):
+    return Requirement(id_, id_.split(".")[0], text, checks, selfcheck)
+
+
+_ONE_HOT_ALL = ("values", "float32", "no_library_one_hot")
+_SOFTMAX_ALL = ("values", "stable", "gradient", "no_library_softmax")
+_CE_ALL = ("values", "zero_probabilities", "no_loops")
+_CEFL_ALL = ("values", "stable", "gradient", "no_library_cross_entropy")
+_SCEG_ALL = ("autograd", "stable", "no_autograd")
+
+# Each sentence of the prompts that asks for something, and the checks that fail when it is
+# broken. A function that breaks a requirement so that none of its value checks passes also
+# loses its policy check ("not awarded until the function works"): those rows name it too.
+REQUIREMENTS = [
+    _row("one_hot.shape", "return a tensor of shape (n, num_classes)", _ONE_HOT_ALL,
+         "the shape of one_hot([0, 2, 1], 4)"),
+    _row("one_hot.float32", "a float32 tensor", ("float32",), "the dtype of one_hot([0, 2, 1], 4)"),
+    _row("one_hot.device", "on y's device", _ONE_HOT_ALL),
+    _row("one_hot.ones", "with a 1 in column y[i] of row i and zeros elsewhere", _ONE_HOT_ALL,
+         "the values of one_hot([0, 2, 1], 4)"),
+    _row("one_hot.num_classes", "num_classes can be larger than the largest label present", _ONE_HOT_ALL,
+         "one_hot([0, 2, 1], 4) has 4 columns"),
+    _row("one_hot.no_library", "Do not use F.one_hot", ("no_library_one_hot",), "no call of one_hot"),
+    _row("softmax.rows", "the softmax of each row", _SOFTMAX_ALL, "softmax([1, 2, 3]); each row sums to 1"),
+    _row("softmax.stable", "stable for logits as large as ±1000", ("stable",),
+         "softmax of [[1000, 0], [-1000, -1000]]"),
+    _row("softmax.dtype", "in X's dtype", ("values",), "a float64 matrix stays float64"),
+    _row("softmax.device", "on its device", _SOFTMAX_ALL),
+    _row("softmax.no_library", "Do not use torch.softmax, F.softmax, log_softmax or logsumexp",
+         ("no_library_softmax",), "no call of softmax, log_softmax or logsumexp"),
+    _row("entropy.nats", "the entropy in nats", ("values", "zero_probabilities"),
+         "a fair coin has log 2 nats"),
+    _row("entropy.last_dim", "along the last dimension of p: shape (n,) for p of shape (n, q)",
+         ("values", "zero_probabilities"), "the entropy of each row of a (2, 3) matrix"),
+    _row("entropy.scalar", "a scalar for p of shape (q,)", ("values",), "the entropy of a (2,) vector"),
+    _row("entropy.zeros", "correct (finite, and exactly the limit) when some probabilities are 0",
+         ("zero_probabilities",), "rows with zero probabilities"),
+    _row("cross_entropy.per_example", "the per-example losses -log ŷ_{i, y_i}, shape (n,)", _CE_ALL,
+         "cross_entropy of a (2, 3) matrix"),
+    _row("cross_entropy.no_loops", "with tensor operations only — no Python loop over the examples",
+         ("no_loops",), "no for loop or comprehension"),
+    _row("cross_entropy.no_average", "Do not average", _CE_ALL, "one loss per example"),
+    _row("cross_entropy.zeros", "finite when the probabilities of the other classes are exactly 0",
+         ("zero_probabilities",), "the loss when the other classes have probability 0"),
+    _row("cross_entropy_from_logits.per_example", "the per-example cross-entropy, shape (n,)", _CEFL_ALL,
+         "two rows of small logits against known losses"),
+    _row("cross_entropy_from_logits.stable", "stable for logits of ±1000", ("stable",),
+         "the loss for logits [[1000, 0], [-1000, -1000]]"),
+    _row("cross_entropy_from_logits.no_library", "Not allowed: torch.softmax, F.softmax, log_softmax, "
+         "logsumexp, F.cross_entropy, nn.CrossEntropyLoss", ("no_library_cross_entropy",),
+         "no call of softmax, log_softmax, logsumexp or a cross-entropy"),
+    _row("softmax_ce_grad.mean", "∇_O of the mean cross-entropy over the minibatch", _SCEG_ALL,
+         "the gradient for two examples against known values"),
+    _row("softmax_ce_grad.dtype", "shape (n, q), O's dtype", ("autograd",)),
+    _row("softmax_ce_grad.stable", "stable for logits of ±1000", ("stable",),
+         "the gradient for logits [[1000, -1000, 0]]"),
+    _row("softmax_ce_grad.no_autograd", "you may not use autograd (backward, torch.autograd, .grad)",
+         ("no_autograd",), "no call of backward or torch.autograd"),
 ]
