@@ -8,7 +8,7 @@ import torch
 from autograder.checks.common import call, randn
 from autograder.compare import describe, expect_tensor, expect_values
 from autograder.policy import forbid_attributes
-from autograder.spec import Check, CheckFailed, Exercise
+from autograder.spec import Check, CheckFailed, Exercise, Requirement
 from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "03_linear_models_mle"
@@ -126,13 +126,16 @@ FLAT_HINT = (" — with y of shape (n,) and y_hat of shape (n, 1), y - y_hat bro
 
 def _expect_with_hint(got, want, what, tol, hint: str, flat: bool) -> None:
     """``expect_tensor``, its message followed by ``hint`` — or, for (n,) labels, the
-    broadcasting hint when no more specific one applies."""
+    broadcasting hint when no more specific one applies. Hints speak of values: they are
+    added only when the shape is right and the values are not."""
     try:
         expect_tensor(got, want, what, tol)
     except CheckFailed as e:
-        if flat and isinstance(got, WireTensor) and not hint:
-            hint = FLAT_HINT
-        raise CheckFailed(str(e) + hint) from None
+        wrong_values = (isinstance(got, WireTensor) and got.shape == want.shape and not torch.allclose(
+            got.values.double().cpu(), want.values.double(), rtol=tol.rtol, atol=tol.atol))
+        if not wrong_values:
+            raise
+        raise CheckFailed(str(e) + (hint or (FLAT_HINT if flat else ""))) from None
 
 
 def _nll_hint(got, case):
@@ -312,8 +315,8 @@ EXERCISES = [
               make_inputs=_ne_inputs, probe=_ne_flat, compare=_cmp_ne("flat"), tolerance="grad"),
         Check("exact_fit", 1, "noiseless data: the true w and b are recovered",
               make_inputs=_ne_inputs, probe=_ne_exact, compare=_cmp_ne_exact, tolerance="float64"),
-        Check("no_lstsq", 1, "solves the normal equations itself (no lstsq, pinv or pinverse)",
-              kind="policy", rule=forbid_attributes("lstsq", "pinv", "pinverse")),
+        Check("no_lstsq", 1, "solves the normal equations (no inverse, lstsq, pinv or pinverse)",
+              kind="policy", rule=forbid_attributes("lstsq", "pinv", "pinverse", "inv", "inverse")),
     )),
     Exercise("gaussian_nll", (
         Check("values", 2, "the mean of ½·log(2πσ²) + (y - y_hat)² / (2σ²), a scalar tensor",
@@ -337,4 +340,60 @@ EXERCISES = [
         Check("bad_loss", 0.5, "another loss name raises ValueError",
               make_inputs=_const_inputs, probe=_const_bad_loss, compare=_cmp_const_bad_loss),
     )),
+]
+
+# Every requirement the exercises' prompts state, and the checks that fail when it is broken
+# (tests/test_chapter_03.py holds a submission per row that breaks exactly that row). Where
+# breaking it leaves no check of the function passing, the row names the policy check too: it
+# is awarded only with a check that proves the function works.
+REQUIREMENTS = [
+    Requirement("normal_equation.affine", "normal_equation",
+                "returns (w, b) minimising the squared loss of the affine model",
+                ("values", "flat_labels", "exact_fit", "no_lstsq"),
+                "noiseless y = 2 x1 - x2 + 0.5; the residual is orthogonal to every column"),
+    Requirement("normal_equation.flat_labels", "normal_equation",
+                "y has shape (n,) or (n, 1) — treat both alike", ("flat_labels",),
+                "w for y of shape (4,) and (4, 1)"),
+    Requirement("normal_equation.shapes", "normal_equation", "return w of shape (d, 1) and b of shape (1,)",
+                ("values", "flat_labels", "exact_fit", "no_lstsq"), "the shapes of w and b"),
+    Requirement("normal_equation.dtype_device", "normal_equation",
+                "in X's dtype and on its device (the device is compared when grading on a GPU)",
+                ("values", "flat_labels"), "float32 X gives float32 w and b"),
+    Requirement("normal_equation.solve", "normal_equation",
+                "by solving the normal equations with torch.linalg.solve: no inv or inverse",
+                ("no_lstsq",), "no_calls: inv, inverse, lstsq, pinv, pinverse"),
+    Requirement("normal_equation.no_lstsq", "normal_equation", "do not use torch.linalg.lstsq, pinv or pinverse",
+                ("no_lstsq",), "no_calls: inv, inverse, lstsq, pinv, pinverse"),
+    Requirement("gaussian_nll.mean", "gaussian_nll",
+                "the negative log-likelihood per example, averaged over the examples",
+                ("values", "flat_labels", "gradient"), "½·log(2π) for y == y_hat, a (3, 1) example"),
+    Requirement("gaussian_nll.scalar", "gaussian_nll", "as a scalar tensor (shape ())",
+                ("values", "flat_labels"), "the result's shape is ()"),
+    Requirement("gaussian_nll.flat_labels", "gaussian_nll",
+                "y has shape (n,) or (n, 1) — reshape it to y_hat's shape before subtracting",
+                ("flat_labels",), "the (3, 1) example with y of shape (3,)"),
+    Requirement("gaussian_nll.sigma", "gaussian_nll", "sigma is a positive Python float or a scalar tensor",
+                ("values", "flat_labels"), "sigma given as 1.0, 2.0 and a tensor"),
+    Requirement("gaussian_nll.torch_ops", "gaussian_nll",
+                "use torch operations (torch.log, not math.log) so that gradients flow to sigma",
+                ("gradient",), "the gradient with respect to a tensor sigma"),
+    Requirement("mle_sigma.values", "mle_sigma", "returning σ̂ = sqrt((1/n) Σ (y - ŷ)²)",
+                ("values", "flat_labels"), "residuals ±1 give 1; residuals all 3 give 3, with hints"),
+    Requirement("mle_sigma.scalar", "mle_sigma", "as a scalar tensor (shape ())",
+                ("values", "flat_labels"), "the result's shape is ()"),
+    Requirement("mle_sigma.flat_labels", "mle_sigma", "y has shape (n,) or (n, 1)",
+                ("flat_labels",), "y of shape (4,) and (4, 1)"),
+    Requirement("best_constant.l2", "best_constant",
+                "the constant prediction that minimises the mean 'l2' (squared) loss", ("l2",),
+                "the mean of [1, 2, 3, 4, 100]"),
+    Requirement("best_constant.l1", "best_constant",
+                "... or 'l1' (absolute) loss; for 'l1', any median is accepted", ("l1",),
+                "a median of [1, 2, 3, 4, 100] and of [1, 2, 3, 10], with a hint for the mean"),
+    Requirement("best_constant.scalar", "best_constant",
+                "as a scalar tensor (shape ()); y may have shape (n,) or (n, 1)", ("l2", "l1"),
+                "the results' shapes for y of shape (5, 1)"),
+    Requirement("best_constant.dtype", "best_constant", "in y's dtype", ("l2", "l1"),
+                "float64 y gives a float64 result"),
+    Requirement("best_constant.bad_loss", "best_constant", "Raise a ValueError for any other loss",
+                ("bad_loss",), "best_constant(y, 'huber') raises ValueError"),
 ]
