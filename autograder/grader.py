@@ -48,6 +48,7 @@ class SubmissionResult:
     notebook_sha256: str = ""
     seconds: float = 0.0
     student_output: str = ""
+    timings: dict = field(default_factory=dict)  # seconds per stage (benchmarks/profile.py)
     # Set by batch.py from the class folder (see submissions.py, lateness.py):
     notebook: str = ""  # the file graded, relative to the class folder
     note: str = ""  # what else its folder held and why this file was graded; timestamp problems
@@ -159,7 +160,7 @@ class Grader:
         the reference here, see oracle.py) — so one bug costs points once, and no process
         that holds a stand-in for A ever runs A's checks.
         """
-        start = time.monotonic()
+        start, clock = time.monotonic(), Stopwatch()
         try:
             student_nb = notebooks.read_notebook(path)
             raw = Path(path).read_bytes()
@@ -169,7 +170,10 @@ class Grader:
             return self._unreadable(student_id, f"cannot read {Path(path).name}: {e.strerror}", start)
         program = notebooks.build_program(self.chapter.release(), student_nb)
         steps = [(s.kind, s.label, s.source) for s in program.steps]
+        clock.lap("read")
         report = runner.run(steps, list(self._jobs().values()), self.device, self.limits, worker)
+        clock.lap("harness", report.seconds)
+        reference_before = self.reference_seconds
         known = {ex.name: self._exercise_result(ex, program, report) for ex in self.chapter.exercises}
         for ex in self.chapter.exercises:  # in order: a stand-in's verdict is the final one
             plan = self.standin_plan(ex, known, program.sources())
@@ -177,16 +181,20 @@ class Grader:
                 continue
             stood = {}
             if plan.jobs:
+                clock.lap("compare")
                 again = runner.run(steps, plan.jobs, self.device, self.limits, worker,
                                    Oracle(self.chapter, self.device, plan.names))
+                clock.lap("standins")
                 for job in plan.jobs:
                     report.outputs[job.index] = again.outputs.get(job.index, NO_ANSWER)
                     stood[job.index] = plan.names
             known[ex.name] = self._exercise_result(ex, program, report, stood, plan)
+        clock.lap("compare")
+        clock.move("compare", "reference", self.reference_seconds - reference_before)
         results = tuple(known[ex.name] for ex in self.chapter.exercises)
         return SubmissionResult(student_id, self.chapter.slug, results, None,
                                 hashlib.sha256(raw).hexdigest(), time.monotonic() - start,
-                                report.student_output[-2000:])
+                                report.student_output[-2000:], clock.laps)
 
     def standin_plan(self, ex: Exercise, known: dict[str, ExerciseResult],
                      sources: list[str]) -> "StandInPlan | None":
@@ -441,3 +449,24 @@ def guarded(exercise: Exercise, results: list[CheckResult]) -> list[CheckResult]
 def cell_source_of(name: str, sources: list[str]) -> str:
     """The source of the last cell among ``sources`` that defines ``name`` at top level."""
     return next((src for src in reversed(sources) if name in notebooks.defines(src)), "")
+
+
+class Stopwatch:
+    """Wall time per stage of grading one submission (for benchmarks/profile.py)."""
+
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self.last = time.monotonic()
+
+    def lap(self, stage: str, parts: dict[str, float] | None = None) -> None:
+        """Charge the time since the last lap to ``stage`` (split as ``parts`` say, if given)."""
+        now = time.monotonic()
+        spent, self.last = now - self.last, now
+        for name, seconds in (parts or {}).items():
+            self.laps[f"{stage}:{name}"] = round(self.laps.get(f"{stage}:{name}", 0.0) + seconds, 4)
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + spent, 4)
+
+    def move(self, source: str, target: str, seconds: float) -> None:
+        """Move ``seconds`` of ``source``'s time to ``target`` (time measured inside it)."""
+        self.laps[source] = round(self.laps.get(source, 0.0) - seconds, 4)
+        self.laps[target] = round(self.laps.get(target, 0.0) + seconds, 4)

@@ -72,6 +72,9 @@ class HarnessReport:
     cell_errors: dict[str, str] = field(default_factory=dict)
     student_output: str = ""
     restarts: int = 0
+    # wall time the parent saw: "cells" (the student's cells), "probes" (the checks calling
+    # the student's code), "harness" (starting the job, between events): for the profile
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 class WorkerError(RuntimeError):
@@ -251,9 +254,7 @@ def _prepare(job_dir: Path, uid: int | None, steps, jobs: list[ProbeJob], device
     work = job_dir / "work"
     work.mkdir()
     for j in jobs:
-        text, npz = wire.dumps(j.inputs)
-        (job_dir / f"in_{j.index}.json").write_text(text)
-        (job_dir / f"in_{j.index}.npz").write_bytes(npz)
+        (job_dir / f"in_{j.index}.bin").write_bytes(wire.dumps_raw(j.inputs))
     job = {"workdir": str(work), "device": device, "gpu_fraction": gpu_fraction,
            "steps": [list(step) for step in steps],
            "oracle": str(job_dir / ORACLE_SOCKET) if oracle else None,
@@ -291,7 +292,12 @@ def _watch(worker: Worker, job_dir: Path, owner: tuple, jobs: list[ProbeJob], li
     ``("cell", (label, message))`` or ``("check", index)`` when it was stopped there."""
     by_index = {j.index: j for j in jobs}
     current, started, seen = None, time.monotonic(), 0
+    last = started
     while True:
+        now = time.monotonic()
+        spent = "cells" if current and current[0] == "cell" else "probes" if current else "harness"
+        report.seconds[spent] = report.seconds.get(spent, 0.0) + now - last
+        last = now
         events = _read_progress(job_dir)
         for ev in events[seen:]:
             current, started = _advance(ev, job_dir, by_index, report), time.monotonic()
@@ -330,8 +336,7 @@ def _advance(ev: dict, job_dir: Path, by_index: dict, report: HarnessReport):
 
 def _read_output(job_dir: Path, index: int) -> dict:
     try:
-        data = wire.loads((job_dir / f"out_{index}.json").read_text(),
-                          (job_dir / f"out_{index}.npz").read_bytes())
+        data = wire.loads_raw((job_dir / f"out_{index}.bin").read_bytes())
     except Exception as e:  # noqa: BLE001  anything unreadable is the child's fault
         return _fault("error", f"the harness's answer could not be read ({type(e).__name__})")
     if not isinstance(data, dict) or data.get("status") not in ("ok", "error"):

@@ -35,7 +35,7 @@ def test_rerun_reuses_results_and_regrades_what_changed(tmp_path):
     nb.write_text(nb.read_text() + "\n")  # the stub's notebook changed
     results = batch.grade_all(submitted, [CHAPTER], out, jobs=2, progress=False)
     assert run_info(out)["graded"] == 2 and run_info(out)["reused"] == 1
-    assert {r.student_id: r.score for r in results} == {"solution": 17, "stub": 0,
+    assert {r.student_id: r.score for r in results} == {"solution": expected_total(SOLUTION), "stub": 0,
                                                          "sgd_never_zeroes": expected_total(never_zeroes)}
 
     batch.grade_all(submitted, [CHAPTER], out, jobs=2, progress=False, force=True)

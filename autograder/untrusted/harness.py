@@ -2,8 +2,8 @@
 
 Usage: ``python -m autograder.untrusted.harness JOB_DIR``. It reads ``JOB_DIR/job.json``: the cells
 to run, the checks to probe and the device; and for check ``i`` its inputs in
-``in_<i>.json``/``in_<i>.npz``. It writes each probe's outputs to ``out_<i>.json``/
-``out_<i>.npz`` and a line per event to ``progress.jsonl``, so the parent knows what was
+``in_<i>.bin`` (wire.dumps_raw). It writes each probe's outputs to ``out_<i>.bin`` and a
+line per event to ``progress.jsonl``, so the parent knows what was
 running if this process dies. It knows nothing of references, expected values or hidden
 tests; everything it sends back is plain data (wire.py) that the parent validates.
 """
@@ -61,8 +61,7 @@ def _run_checks(job_dir: Path, items: list[dict], ns: dict, device, transport) -
         _progress(job_dir, {"event": "check", "index": index})
         module = importlib.import_module(item["module"])
         check = _find_check(module, item["exercise"], item["check"])
-        inputs = _live(wire.loads((job_dir / f"in_{index}.json").read_text(),
-                                  (job_dir / f"in_{index}.npz").read_bytes()))
+        inputs = _live(wire.loads_raw((job_dir / f"in_{index}.bin").read_bytes()))
         ctx = Context(device=device, seed=item["seed"])
         names = item.get("standins") or []
         saved = standin.install(ns, names, transport) if names and transport else {}
@@ -71,13 +70,12 @@ def _run_checks(job_dir: Path, items: list[dict], ns: dict, device, transport) -
         finally:
             standin.restore(ns, saved)
         try:
-            text, npz = wire.dumps(result)
+            data = wire.dumps_raw(result)
         except BaseException as e:  # noqa: BLE001  a returned object that cannot be sent
-            text, npz = wire.dumps({"status": "error", "call": ctx.call, "error":
-                                    "returned something that cannot be sent back as plain data "
-                                    f"({type(e).__name__}: {str(e)[:200]})"})
-        _atomic_write(job_dir / f"out_{index}.npz", npz)
-        _atomic_write(job_dir / f"out_{index}.json", text.encode())
+            data = wire.dumps_raw({"status": "error", "call": ctx.call, "error":
+                                   "returned something that cannot be sent back as plain data "
+                                   f"({type(e).__name__}: {str(e)[:200]})"})
+        _atomic_write(job_dir / f"out_{index}.bin", data)
         _progress(job_dir, {"event": "check_done", "index": index})
 
 
