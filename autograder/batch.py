@@ -74,7 +74,8 @@ def grade_all(submitted: Path, chapters: list[str], out: Path, **options) -> lis
 def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
                 jobs: int | None = None, seed: int | None = None, limits: Limits = Limits(),
                 progress: bool = True, force: bool = False, cluster: str | None = None,
-                deadlines: lateness.Deadlines | None = None, roster: dict | None = None) -> BatchRun:
+                deadlines: lateness.Deadlines | None = None, roster: dict | None = None,
+                workers=None) -> BatchRun:
     """Grade the submissions ``found`` under ``submitted`` (reusing unchanged results unless
     ``force``); write the reports, with what was not graded and why.
 
@@ -84,6 +85,7 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
         deadlines: due dates, extensions and the late policy (default: nothing is late).
         roster: student id → ``last_name``, ``first_name``, ``email`` (from the gradebook),
             for summary.csv.
+        workers: a runner.WorkerPool started before the grader was loaded (local runs).
     """
     jobs = jobs or os.cpu_count() or 1
     chapters = found.chapters
@@ -101,7 +103,9 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
     if todo:
         def store(sub: Submission, result: SubmissionResult) -> None:
             atomic_write(_stored(out, sub), json.dumps({"key": keys[sub], "result": result.to_json()}))
-        results.update(executor(cluster)(todo, graders, store, device, min(jobs, len(todo)), progress, start))
+        pool = {"workers": workers} if workers is not None and not cluster else {}
+        results.update(executor(cluster)(todo, graders, store, device, min(jobs, len(todo)), progress,
+                                         start, **pool))
     deadlines = deadlines or lateness.Deadlines({}, {})
     ordered = [stamped(results[s], s, submitted, hashlib.sha256(data[s]).hexdigest(), deadlines) for s in subs]
     seconds = round(time.monotonic() - start, 2)

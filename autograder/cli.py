@@ -133,8 +133,19 @@ def grade(args) -> int:
     return _grade_found(args, found, deadlines, {**gb_roster, **roster.get("roster", {})})
 
 
+def _early_workers(args, found: Survey):
+    """Start the sandboxed workers now, before PyTorch is imported here: their start and the
+    grader's imports overlap (seconds, on a cold start). Their device is a guess (a GPU is
+    only possible where /dev/nvidia* exists); a wrong guess is started again later."""
+    from autograder.runner import WorkerPool
+    guess = "cpu" if args.device == "cpu" or not list(Path("/dev").glob("nvidia*")) else "cuda"
+    count = min(args.jobs or os.cpu_count() or 1, len(found.submissions))
+    return WorkerPool(count, guess)
+
+
 def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dict) -> int:
     """Load the grader (and PyTorch), grade what was found, print the summary, write the gradebook."""
+    workers = None if _cluster(args) else _early_workers(args, found)
     from autograder import batch
     from autograder.inline import pick_device
     from autograder.runner import Limits
@@ -145,7 +156,7 @@ def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dic
     try:
         run = batch.grade_class(args.submitted, found, args.out, device=device, jobs=args.jobs,
                                 seed=args.seed, limits=limits, force=args.force, deadlines=deadlines,
-                                roster=roster, **_cluster(args))
+                                roster=roster, workers=workers, **_cluster(args))
     except ExecutorError as e:
         print(e, file=sys.stderr)
         return 4

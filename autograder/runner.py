@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import sandbox
-from autograder.untrusted import wire
 
 POLL = 0.02  # seconds between looks at a job
 UID_RANGE = (100_000, 2**30)  # jobs run as random user ids from this range
@@ -254,7 +253,7 @@ def _prepare(job_dir: Path, uid: int | None, steps, jobs: list[ProbeJob], device
     work = job_dir / "work"
     work.mkdir()
     for j in jobs:
-        (job_dir / f"in_{j.index}.bin").write_bytes(wire.dumps_raw(j.inputs))
+        (job_dir / f"in_{j.index}.bin").write_bytes(_wire().dumps_raw(j.inputs))
     job = {"workdir": str(work), "device": device, "gpu_fraction": gpu_fraction,
            "steps": [list(step) for step in steps],
            "oracle": str(job_dir / ORACLE_SOCKET) if oracle else None,
@@ -265,6 +264,41 @@ def _prepare(job_dir: Path, uid: int | None, steps, jobs: list[ProbeJob], device
         os.chmod(path, 0o700 if path.is_dir() else 0o600)
         if uid is not None:
             os.chown(path, uid, uid)
+
+
+def _wire():
+    """The wire format (it imports PyTorch: not at this module's import, so that workers can
+    be started while the grader is still importing it)."""
+    from autograder.untrusted import wire
+    return wire
+
+
+class WorkerPool:
+    """``count`` workers being started in the background, so that their start (a sandbox, the
+    framework imported) overlaps the grader's own imports; :meth:`take` waits for them."""
+
+    def __init__(self, count: int, device: str):
+        from concurrent.futures import ThreadPoolExecutor
+        self.device, self.count = device, count
+        self._pool = ThreadPoolExecutor(max_workers=max(count, 1))
+        self._futures = [self._pool.submit(Worker, device, 0.9 / max(count, 1)) for _ in range(count)]
+
+    def take(self, count: int, device: str) -> list[Worker]:
+        """``count`` ready workers for ``device`` (started again if the pool's device differs);
+        the others are closed.
+
+        Raises:
+            WorkerError: a worker could not start.
+        """
+        workers = [f.result() for f in self._futures]
+        self._pool.shutdown()
+        if device != self.device or count > len(workers):
+            for w in workers:
+                w.close()
+            return [Worker(device, 0.9 / count) for _ in range(count)]
+        for w in workers[count:]:
+            w.close()
+        return workers[:count]
 
 
 def child_env() -> dict[str, str]:
@@ -336,7 +370,7 @@ def _advance(ev: dict, job_dir: Path, by_index: dict, report: HarnessReport):
 
 def _read_output(job_dir: Path, index: int) -> dict:
     try:
-        data = wire.loads_raw((job_dir / f"out_{index}.bin").read_bytes())
+        data = _wire().loads_raw((job_dir / f"out_{index}.bin").read_bytes())
     except Exception as e:  # noqa: BLE001  anything unreadable is the child's fault
         return _fault("error", f"the harness's answer could not be read ({type(e).__name__})")
     if not isinstance(data, dict) or data.get("status") not in ("ok", "error"):

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from course.data import DEBIAN_DIR
+from course.config import DEBIAN_DIR
 
 PACKAGES = ("autograder", "course")
 

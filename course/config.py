@@ -7,6 +7,9 @@ nbgrader's *Validate* runs in fast mode too (it sets ``NBGRADER_EXECUTION=valida
 checks that the notebook runs and the exercises pass, which needs no full training runs.
 """
 import os
+from pathlib import Path
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist (course/data.py)
 
 FAST: bool = (os.environ.get("COURSE_FAST", "") not in ("", "0", "false", "False")
               or os.environ.get("NBGRADER_EXECUTION") == "validate")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+from course.config import DEBIAN_DIR
 _FILES = {
     ("train", "images"): "train-images-idx3-ubyte",
     ("train", "labels"): "train-labels-idx1-ubyte",

@@ -18,16 +18,16 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable
 
 from autograder.grader import SubmissionResult
-from autograder.runner import Worker
+from autograder.runner import WorkerPool
 
 
 def grade_parallel(todo: list, graders: dict, store: Callable, device: str,
-                   jobs: int, progress: bool, start: float) -> dict:
-    """Grade ``todo`` with ``jobs`` warm workers; store each result as soon as it is done."""
+                   jobs: int, progress: bool, start: float, workers: WorkerPool | None = None) -> dict:
+    """Grade ``todo`` with ``jobs`` warm workers (from ``workers``, started earlier, when
+    given); store each result as soon as it is done."""
     if progress:
         _say(f"starting {jobs} sandboxed worker(s) for {len(todo)} submission(s)…")
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        workers = list(pool.map(lambda _: Worker(device, gpu_fraction=0.9 / jobs), range(jobs)))
+    workers = (workers or WorkerPool(jobs, device)).take(jobs, device)
     if progress:
         _say(f"workers ready after {time.monotonic() - start:.1f} s; grading")
     free: queue.Queue = queue.Queue()
