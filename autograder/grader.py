@@ -125,12 +125,21 @@ class Grader:
             if key not in self._refs:
                 start = time.monotonic()
                 self._refs[key] = references.cached(
-                    self._reference_folder() / f"{exercise.name}.{check.name}",
+                    self.reference_folder() / f"{exercise.name}.{check.name}",
                     lambda: self._reference_runs(exercise, check))
                 self.reference_seconds += time.monotonic() - start
             return self._refs[key]
 
-    def _reference_folder(self) -> Path:
+    def prepare_references(self) -> Path:
+        """Every reference answer of the chapter, read or computed now; the folder they are in."""
+        for ex in self.chapter.exercises:
+            for check in ex.checks:
+                if check.probe:
+                    self.reference(ex, check)
+        return self.reference_folder()
+
+    def reference_folder(self) -> Path:
+        """Where this grader's reference answers are kept (references.py)."""
         if self._ref_dir is None:
             self._ref_dir = references.folder(self.chapter.slug,
                                               references.cache_key(self.chapter.slug, self.seed, self.device))

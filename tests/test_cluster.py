@@ -5,7 +5,7 @@ imports nothing of Dask; an unreachable scheduler is one line on stderr."""
 import contextlib
 import dataclasses
 import json
-import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,13 +16,11 @@ from pathlib import Path
 import pytest
 
 from autograder import cli
-from tests import test_chapter_05 as ch05
-from tests.corpus import Case, write_case
+from tests import examples, test_chapter_05 as ch05
+from tests.corpus import SOLUTION, STUB, Case, write_case
 
 CHAPTER = ch05.CHAPTER
 DASK = Path(sys.executable).with_name("dask")
-WRONG = ("solution", "stub", "sgd_never_zeroes", "linreg_returns_a_vector", "not_json",
-         "exits_while_loading")
 MARK = "reached-by-a-student"
 WAIT = 300  # seconds: a generous bound on any one wait, never a measurement
 
@@ -42,12 +40,19 @@ def reaching_out(root: Path) -> Case:
         """})
 
 
-def write_class(submitted: Path, names=WRONG, root: Path | None = None) -> None:
-    """The named corpus cases of chapter 05, a student whose folder has no notebook, and
-    (given ``root``) the submission that reaches out."""
-    for case in ch05.CASES:
-        if case.name in names:
-            write_case(CHAPTER, case, submitted)
+def corpus_cases(wrong: int) -> list[Case]:
+    """The solution, the stub, ``wrong`` other cases spread over chapter 05's corpus and,
+    given any, its first unreadable file."""
+    others = examples.WRONG
+    spread = others[::max(1, len(others) // wrong)][:wrong] if wrong else []
+    return [SOLUTION, STUB] + spread + [c for c in others if c.raw is not None and c not in spread][:1]
+
+
+def write_class(submitted: Path, cases: list[Case], root: Path | None = None) -> None:
+    """The cases and, given ``root``, the submission that reaches out and a student whose
+    folder has no notebook."""
+    for case in cases:
+        write_case(CHAPTER, case, submitted)
     if root:
         write_case(CHAPTER, reaching_out(root), submitted)
         (submitted / "no_notebook" / CHAPTER).mkdir(parents=True)
@@ -120,7 +125,7 @@ def local(root):
     """The class graded locally by the command line, in a process of its own; its results
     and the Dask modules it imported."""
     submitted, out = root / "submitted", root / "local"
-    write_class(submitted, root=root)
+    write_class(submitted, corpus_cases(2), root=root)
     code = ("import sys; from autograder import cli; rc = cli.main(sys.argv[1:]); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))); "
             "sys.exit(rc)")
@@ -140,21 +145,25 @@ def grade_in_background(submitted: Path, out: Path, *more: str) -> subprocess.Po
 
 
 def stored(out: Path) -> dict:
-    """Each stored result, without what differs between any two runs (its time; the paths of
+    """Each stored result, without what differs between any two runs (its times; the paths of
     the job's temporary folders in what the student's code printed)."""
     found = {}
     for path in (out / ".results").glob("*/*.json"):
         result = json.loads(path.read_text())["result"]
         found[result["student_id"], result["chapter"]] = {
-            k: v for k, v in result.items() if k not in ("seconds", "student_output")}
+            k: v for k, v in result.items() if k not in ("seconds", "timings", "student_output")}
     return found
+
+
+def graded_remotely(out: Path) -> list[Path]:
+    return [p for p in (out / ".results").glob("*/*.json") if p.stem != "no_notebook"]
 
 
 def first_graded_remotely(out: Path, grading: subprocess.Popen) -> None:
     """Return once a result that came from the cluster is stored."""
     deadline = time.monotonic() + WAIT
-    while not [p for p in (out / ".results").glob("*/*.json") if p.stem != "no_notebook"]:
-        assert grading.poll() is None, grading.communicate()
+    while not graded_remotely(out):
+        assert grading.poll() is None or graded_remotely(out), grading.communicate()
         assert time.monotonic() < deadline, "no result came back from the cluster"
         time.sleep(0.1)
 
@@ -197,7 +206,9 @@ def test_a_worker_killed_mid_run_loses_no_submission(root, cluster, local):
 
 def test_an_interrupted_cluster_run_resumes(root, cluster, local):
     submitted, out = root / "resume-submitted", root / "resume"
-    write_class(submitted, names=("solution", "stub", "sgd_never_zeroes"))
+    names = [c.name for c in corpus_cases(1)[:3]]  # the solution, the stub, one wrong
+    for name in names:  # the very notebooks the local run graded
+        shutil.copytree(root / "submitted" / name, submitted / name)
     grading = grade_in_background(submitted, out, "--cluster", cluster.address)
     first_graded_remotely(out, grading)
     grading.kill()  # the client dies: what it stored stays
@@ -205,14 +216,14 @@ def test_an_interrupted_cluster_run_resumes(root, cluster, local):
     done = len(stored(out))
     rc = cli.main(grade_args(submitted, out, "--scheduler-file", str(cluster.scheduler_file)))
     assert rc == 0
-    assert run_info(out)["reused"] == done and run_info(out)["graded"] == 3 - done
-    assert stored(out) == {k: v for k, v in local[0].items() if k[0] in ("solution", "stub", "sgd_never_zeroes")}
+    assert run_info(out)["reused"] == done and run_info(out)["graded"] == len(names) - done
+    assert stored(out) == {k: v for k, v in local[0].items() if k[0] in names}
 
 
 def test_an_unreachable_cluster_is_one_line_and_a_nonzero_exit(root, capfd):
     submitted = root / "unreachable-submitted"
-    write_class(submitted, names=("stub",))
+    write_class(submitted, [STUB])
     rc = cli.main(grade_args(submitted, root / "unreachable", "--cluster", f"tcp://127.0.0.1:{free_port()}"))
     err = capfd.readouterr().err.strip()
-    assert rc != 0
-    assert len(err.splitlines()) == 1 and "cannot reach a Dask scheduler" in err, err
+    assert rc != 0 and "Traceback" not in err, err
+    assert "cannot reach a Dask scheduler at tcp://127.0.0.1:" in err.splitlines()[-1], err

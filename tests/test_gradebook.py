@@ -11,12 +11,12 @@ from autograder.chapter import load_chapter
 from autograder.grader import SubmissionResult
 from autograder.spec import ExerciseResult
 from autograder.submissions import Submission
-from tests import test_chapter_05 as ch05
+from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, STUB, Case, write_case
 from tests.test_formgrader import synthetic
 
 CHAPTER = ch05.CHAPTER
-CASES = [SOLUTION, STUB, Case("partial"), next(c for c in ch05.CASES if c.name == "not_json")]
+CASES = [SOLUTION, STUB, Case("partial"), examples.NOT_JSON]
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +42,11 @@ def graded(tmp_path_factory):
 
 def test_submission_scores_match_ours(graded):
     url, ours, _ = graded
-    assert ours["solution"] == 17 and ours["stub"] == 0 and 0 < ours["partial"] < 17
+    full = load_chapter(CHAPTER).max_score
+    assert ours["solution"] == full and ours["stub"] == 0 and 0 < ours["partial"] < full
     with gradebook.open_gradebook(url) as gb:
         theirs = {c.name: gb.find_submission(CHAPTER, c.name).score for c in CASES}
-        assert gb.find_assignment(CHAPTER).max_score == 17
+        assert gb.find_assignment(CHAPTER).max_score == load_chapter(CHAPTER).max_score
     assert theirs == pytest.approx(ours)
 
 

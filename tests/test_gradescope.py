@@ -17,12 +17,12 @@ import pytest
 from autograder.chapter import load_chapter
 from autograder.executors.gradescope import uses_fashion_mnist
 from autograder.formats.gradescope import results_json
-from tests import test_chapter_05 as ch05
+from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, STUB, Case, case_notebook, grade_corpus
 
 CHAPTER = ch05.CHAPTER
-WRONG = next(c for c in ch05.CASES if c.name == "sgd_never_zeroes")
-NOT_JSON = next(c for c in ch05.CASES if c.name == "not_json")
+WRONG = examples.SGD_NEVER_ZEROES
+NOT_JSON = examples.NOT_JSON
 
 VISIBILITY = {"enum": ["hidden", "after_due_date", "after_published", "visible"]}
 FORMAT = {"enum": ["text", "simple_format", "html", "md", "ansi"]}

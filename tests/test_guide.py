@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 
 from autograder import paths
-from tests import test_chapter_05 as ch05
+from autograder.chapter import load_chapter
+from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, case_notebook
 
 ROOT = paths.course_root()
 GUIDE = ROOT / "book" / "instructor_guide.md"
 MARK = "<!-- guide-test -->"
 CHAPTER = ch05.CHAPTER
-STUDENTS = {"alice": SOLUTION, "bob": next(c for c in ch05.CASES if c.name == "sgd_no_batch_division")}
+STUDENTS = {"alice": SOLUTION, "bob": examples.SGD_NO_BATCH_DIVISION}
 
 
 def marked_blocks(text: str) -> list[str]:
@@ -110,7 +111,8 @@ def test_collect_and_grade_give_every_student_a_grade(followed):
     assert "found 2 submission(s) of 1 chapter(s) from 2 student(s)" in grading
     assert "2 graded, 0 reused" in grading and "into nbgrader's gradebook" in grading
     results = {s["student_id"]: s for s in json.loads((course / "grades" / "results.json").read_text())["submissions"]}
-    assert results["alice"]["raw_score"] == 17 and 0 < results["bob"]["raw_score"] < 17
+    full = load_chapter(CHAPTER).max_score
+    assert results["alice"]["raw_score"] == full and 0 < results["bob"]["raw_score"] < full
     assert {s["duedate"] for s in results.values()} == {"2026-03-01T16:00:00Z"}, "the gradebook's due date"
     assert all(s["timestamp"] for s in results.values()), "nbgrader's timestamps"
     assert not any(s["note"] for s in results.values()), "nbgrader's own files flag nothing"

@@ -16,11 +16,11 @@ from autograder import paths
 from autograder.chapter import load_chapter
 from autograder.formats.canvas import (CANVAS_COLUMNS, CANVAS_FILENAME_REGEXP, POINTS_POSSIBLE,
                                        RosterError, canvas_identity, read_roster)
-from tests import test_chapter_05 as ch05
+from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, STUB, case_notebook, write_nbgrader_course
 
 CHAPTER = ch05.CHAPTER
-WRONG = next(c for c in ch05.CASES if c.name == "sgd_never_zeroes")
+WRONG = examples.SGD_NEVER_ZEROES
 # Canvas's names: <lastfirst>_[LATE_]<user id>_<submission id>_<file>, "-1" on a resubmission
 DOWNLOAD = {f"doejane_1001_9001_{CHAPTER}.ipynb": SOLUTION,
             f"smithjohn_LATE_1002_9002_{CHAPTER}-1.ipynb": STUB,

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from autograder.chapter import load_chapter
 from autograder.selfcheck_cli import run_selfchecks
-from tests import test_chapter_05 as ch05
-from tests.corpus import Case, grade_corpus, write_case, write_nbgrader_course
+from tests import examples, test_chapter_05 as ch05
+from tests.corpus import SOLUTION, STUB, Case, grade_corpus, write_case, write_nbgrader_course
 
 CHAPTER = ch05.CHAPTER
-NAMES = ["solution", "stub", "sgd_never_zeroes", "squared_loss_broadcasts",
-         "data_iter_drops_last_batch", "linreg_returns_a_vector", "warns_on_stderr"]
 AFFINE = "def affine(X, w, b):\n    return X @ w + b\n"
 LINREG_WITH_HELPER = "def linreg(X, w, b):\n    return affine(X, w, b)\n"
 BUGGY_SGD = """
@@ -42,7 +41,8 @@ ADDED = [
     # which comes later, sees the buggy one (as in nbgrader)
     Case("sgd_defined_twice", insert=(("test_sgd", BUGGY_SGD),)),
 ]
-CASES = [c for c in ch05.CASES if c.name in NAMES] + ADDED
+CASES = [SOLUTION, STUB, *examples.WRONG] + ADDED
+FULL = load_chapter(CHAPTER).max_score
 
 
 def nbgrader(root: Path, *args: str) -> None:
@@ -77,9 +77,9 @@ def test_both_paths_give_the_same_totals(nbgrader_scores, batch_results):
     nb_totals = {name: sum(cells.values()) for name, nbs in nbgrader_scores.items() for cells in nbs.values()}
     batch = {name: r.score for name, r in batch_results.items()}
     assert nb_totals == pytest.approx(batch)
-    assert batch["solution"] == 17 and batch["stub"] == 0
+    assert batch["solution"] == FULL and batch["stub"] == 0
     assert len(set(batch.values())) >= 4, "the cases should score differently"
-    assert nb_totals["warns_on_stderr"] == 17, "a UserWarning on stderr costs no points"
+    assert nb_totals["warns_on_stderr"] == FULL, "a UserWarning on stderr costs no points"
 
 
 def test_both_paths_agree_exercise_by_exercise(nbgrader_scores, batch_results):
@@ -92,10 +92,13 @@ def test_both_paths_agree_exercise_by_exercise(nbgrader_scores, batch_results):
 
 def test_added_cells_grade_as_nbgrader_runs_them(batch_results):
     scores = {name: {ex.exercise: ex.score for ex in r.exercises} for name, r in batch_results.items()}
-    assert batch_results["helper_import_constant"].score == 17
-    assert batch_results["helper_reordered"].score == 17
-    assert scores["helper_after_its_test"]["linreg"] == 0 and scores["helper_after_its_test"]["training"] == 4
-    assert scores["sgd_defined_twice"]["sgd"] == 3 and scores["sgd_defined_twice"]["training"] < 4
+    points = {ex.name: ex.points for ex in load_chapter(CHAPTER).exercises}
+    assert batch_results["helper_import_constant"].score == FULL
+    assert batch_results["helper_reordered"].score == FULL
+    assert scores["helper_after_its_test"]["linreg"] == 0
+    assert scores["helper_after_its_test"]["training"] == points["training"]
+    assert scores["sgd_defined_twice"]["sgd"] == points["sgd"]
+    assert scores["sgd_defined_twice"]["training"] < points["training"]
 
 
 @pytest.mark.parametrize("name, linreg_passes", [("helper_import_constant", True),

@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
-from tests import test_chapter_05 as ch05
+from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, STUB, Case, case_notebook
 
 CHAPTER = ch05.CHAPTER
-NO_BATCH_DIVISION = next(c for c in ch05.CASES if c.name == "sgd_no_batch_division")  # loses points
+NO_BATCH_DIVISION = examples.SGD_NO_BATCH_DIVISION  # loses points
 PRINTS = Case("prints", replace={"linreg": '''
     print("hello from the linreg cell")
     def linreg(X, w, b):

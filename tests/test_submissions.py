@@ -7,11 +7,11 @@ import pytest
 
 from autograder import submissions
 from autograder.submissions import graded_chapters, nearest, pick_notebook, survey
-from tests import test_chapter_05 as ch05
+from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, STUB, case_notebook
 
 CHAPTER = ch05.CHAPTER
-SGD_ONLY = next(c for c in ch05.CASES if c.name == "sgd_never_zeroes")  # every solution cell written
+SGD_ONLY = examples.SGD_NEVER_ZEROES  # every solution cell written
 
 
 def put(folder, name, case, mtime=None):

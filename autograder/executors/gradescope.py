@@ -44,7 +44,7 @@ DEFAULT_ROOT = "/autograder"
 CONFIG = "gradescope.json"
 TEMPLATES = Path(__file__).with_name("gradescope_files")
 SCRIPTS = ("setup.sh", "run_autograder")
-TOP_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml")
+TOP_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml", "nbgrader_config.py")
 STUDENT = "submission"  # the student id results carry (Gradescope knows who it is)
 # Readable by root only while grading: the reference, the settings (the seed), the
 # student's files and Gradescope's metadata about them, and where results are written.
@@ -77,6 +77,7 @@ def build_bundle(chapter: str, out: Path, device: str = "auto", seed: int | None
     with tempfile.TemporaryDirectory(prefix="gradescope-") as tmp:
         stage = Path(tmp)
         _copy_sources(chapter, stage)
+        _copy_references(chapter, stage, seed)
         _write_scripts(chapter, stage)
         (stage / CONFIG).write_text(json.dumps(config, indent=1))
         return _zip(stage, out / f"{chapter}_gradescope.zip")
@@ -90,6 +91,14 @@ def _copy_sources(chapter: str, stage: Path) -> None:
         shutil.copytree(root / folder / chapter, stage / folder / chapter, ignore=_ignore_for(chapter))
     for name in TOP_FILES:
         shutil.copy2(root / name, stage / name)
+
+
+def _copy_references(chapter: str, stage: Path, seed: int | None) -> None:
+    """The chapter's reference answers on the CPU (Gradescope's device), computed here once
+    (or taken from this course's reference cache), so that no submission computes them."""
+    grader = Grader(load_chapter(chapter), device="cpu", **({"seed": seed} if seed is not None else {}))
+    folder = grader.prepare_references()
+    shutil.copytree(folder, stage / folder.relative_to(paths.course_root()))
 
 
 def _ignore_for(chapter: str):
