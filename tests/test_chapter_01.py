@@ -46,8 +46,9 @@ def broadcast_shape(shape_a, shape_b):
 """
 
 
-def _bs_raising(message: str) -> str:
-    """A correct broadcast_shape whose ValueError says ``message`` (an f-string of k, m, n)."""
+def _bs_raising(message: str, result: str = "tuple(n if m == 1 else m for m, n in zip(a, b))") -> str:
+    """A broadcast_shape whose ValueError says ``message`` (an f-string of k, m, n) and that
+    returns ``result``."""
     return f"""
 def broadcast_shape(shape_a, shape_b):
     ndim = max(len(shape_a), len(shape_b))
@@ -56,23 +57,14 @@ def broadcast_shape(shape_a, shape_b):
     for k, (m, n) in enumerate(zip(a, b)):
         if m != n and 1 not in (m, n):
             raise ValueError(f"{message}")
-    return tuple(n if m == 1 else m for m, n in zip(a, b))
+    return {result}
 """
 
 
 BS_VAGUE = _bs_raising("the shapes do not broadcast")
 BS_NO_SIZES = _bs_raising("dimension {k - ndim} does not broadcast")
 BS_NO_DIMENSION = _bs_raising("sizes {m} and {n} differ and neither is 1")
-BS_MAX_RULE = """
-def broadcast_shape(shape_a, shape_b):
-    ndim = max(len(shape_a), len(shape_b))
-    a = (1,) * (ndim - len(shape_a)) + tuple(shape_a)
-    b = (1,) * (ndim - len(shape_b)) + tuple(shape_b)
-    for k, (m, n) in enumerate(zip(a, b)):
-        if m != n and 1 not in (m, n):
-            raise ValueError(f"dimension {k - ndim}: sizes {m} and {n} differ")
-    return tuple(max(m, n) for m, n in zip(a, b))
-"""
+BS_MAX_RULE = _bs_raising("dimension {k - ndim}: sizes {m} and {n} differ", result="tuple(max(m, n) for m, n in zip(a, b))")
 RN_COLUMNS = "def row_normalize(X):\n    return X / X.sum(0, keepdim=True)"
 RN_WITHOUT_KEEPDIM = "def row_normalize(X):\n    return X / X.sum(1)"
 RN_FLAT = "def row_normalize(X):\n    return (X / X.sum(1, keepdim=True)).reshape(-1)"
