@@ -1,57 +1,127 @@
-"""Chapter 08: the solutions score full marks, the stubs zero, and each realistic wrong
-submission loses exactly the points it should, with a message naming the problem."""
+"""Chapter 08: the solutions score full marks, the stubs and code that does nothing zero, each
+row of the requirement table has a submission that loses exactly that row's points, each
+self-check judges its own exercise only, and the text agrees with its outputs."""
+import re
+import textwrap
+
 import pytest
 
-from tests.corpus import SOLUTION, STUB, Case, assert_case, grade_corpus
+from autograder import notebooks, paths
+from tests.book_text import stored_text
+from tests.corpus import (SOLUTION, STUB, assert_case, assert_requirements_covered,
+                          doing_nothing_cases, grade_corpus, requirement_case)
+from tests.kernel import assert_selfchecks_judge_one_exercise
 
 CHAPTER = "08_fashion_mnist"
+COUNTS_CELL = "code-1ee5ff3f"  # examples per class in each split
+READING_CELL = "code-e0766c56"  # one epoch of reading, four ways
+PER_IMAGE_CELL = "code-93959c33"  # the DataLoader's cost per image and per batch
+SETUP_CELL = "code-024af623"  # the data sets' sizes
+RESIZE_CELL = "code-3b7d7ee3"  # 64×64 batches, both ways
 
-CASES = [
-    SOLUTION,
-    STUB,
-    Case("labels_only_for_tensors", replace={"get_fashion_mnist_labels": """
-        def get_fashion_mnist_labels(labels):
-            text_labels = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat',
-                           'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot']
-            return [text_labels[i] for i in labels.tolist()]
-        """}, scores={"get_fashion_mnist_labels": 1}, messages={"get_fashion_mnist_labels": "AttributeError"}),
-    Case("counts_with_unique", replace={"class_counts": """
-        def class_counts(y, num_classes=10):
-            return torch.unique(y, return_counts=True)[1]
-        """}, scores={"class_counts": 1}, messages={"class_counts": "0 for the classes that never occur"}),
-    Case("counts_as_floats", replace={"class_counts": """
+EXERCISE_OF = {"labels": "get_fashion_mnist_labels", "counts": "class_counts", "batches": "tensor_batches"}
+
+
+def req(req_id: str, source: str, **kwargs):
+    """The corpus case for one requirement row: its exercise's cell replaced by ``source``."""
+    return requirement_case(CHAPTER, req_id, replace={EXERCISE_OF[req_id.split(".")[0]]: source}, **kwargs)
+
+
+def labels(body: str) -> str:
+    return ("def get_fashion_mnist_labels(labels):\n"
+            "    text_labels = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat',\n"
+            "                   'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot']\n" + body)
+
+
+def batches(body: str, signature: str = "shuffle=True, generator=None") -> str:
+    return f"def tensor_batches(X, y, batch_size, {signature}):\n" + textwrap.indent(textwrap.dedent(body), "    ")
+
+
+LABELS_ONLY_FOR_TENSORS = labels("    return [text_labels[i] for i in labels.tolist()]\n")
+COUNTS_WITH_UNIQUE = """
+    def class_counts(y, num_classes=10):
+        return torch.unique(y, return_counts=True)[1]
+    """
+BATCHES_DROP_LAST = batches("""
+    n = len(X)
+    indices = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for i in range(0, n - batch_size + 1, batch_size):
+        yield X[indices[i:i + batch_size]], y[indices[i:i + batch_size]]
+    """)
+BATCHES_IGNORE_GENERATOR = batches("""
+    indices = torch.randperm(len(X)) if shuffle else torch.arange(len(X))
+    for i in range(0, len(X), batch_size):
+        yield X[indices[i:i + batch_size]], y[indices[i:i + batch_size]]
+    """)
+CORRECT_BATCHES = """
+    n = len(X)
+    indices = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for i in range(0, n, batch_size):
+        yield X[indices[i:i + batch_size]]{x}, y[indices[i:i + batch_size]]
+    """
+
+REQUIREMENT_CASES = [
+    req("labels.list", labels("    return tuple(text_labels[int(i)] for i in labels)\n"),
+        messages={"get_fashion_mnist_labels": "expected a list"}),
+    req("labels.in_order", labels("    return [text_labels[int(i)] for i in labels][::-1]\n"),
+        messages={"get_fashion_mnist_labels": "item 0 is"}),
+    req("labels.tensor", labels("    names = dict(enumerate(text_labels))\n"
+                                "    return [names[i] for i in labels]\n"),
+        messages={"get_fashion_mnist_labels": "KeyError"}),
+    req("labels.list_input", LABELS_ONLY_FOR_TENSORS, messages={"get_fashion_mnist_labels": "AttributeError"}),
+    req("labels.names_as_given", labels("    return [text_labels[int(i)].title() for i in labels]\n"),
+        messages={"get_fashion_mnist_labels": "the names in the cell"}),
+    req("counts.int64", """
         def class_counts(y, num_classes=10):
             return torch.nn.functional.one_hot(y, num_classes).float().sum(0)
-        """}, scores={"class_counts": 0}, messages={"class_counts": "dtype"}),
-    Case("batches_drop_last", replace={"tensor_batches": """
-        def tensor_batches(X, y, batch_size, shuffle=True, generator=None):
-            n = len(X)
-            indices = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-            for i in range(0, n - batch_size + 1, batch_size):
-                yield X[indices[i:i + batch_size]], y[indices[i:i + batch_size]]
-        """}, scores={"tensor_batches": 1}, messages={"tensor_batches": "batches of sizes"}),
-    Case("batches_always_shuffle", replace={"tensor_batches": """
-        def tensor_batches(X, y, batch_size, shuffle=True, generator=None):
-            indices = torch.randperm(len(X), generator=generator)
-            for i in range(0, len(X), batch_size):
-                yield X[indices[i:i + batch_size]], y[indices[i:i + batch_size]]
-        """}, scores={"tensor_batches": 3}, messages={"tensor_batches": "stored order"}),
-    Case("batches_shuffle_x_and_y_apart", replace={"tensor_batches": """
-        def tensor_batches(X, y, batch_size, shuffle=True, generator=None):
-            n = len(X)
-            if shuffle:
-                X = X[torch.randperm(n, generator=generator)]
-                y = y[torch.randperm(n, generator=generator)]
-            for i in range(0, n, batch_size):
-                yield X[i:i + batch_size], y[i:i + batch_size]
-        """}, scores={"tensor_batches": 2}, messages={"tensor_batches": "same indices"}),
-    Case("batches_ignore_generator", replace={"tensor_batches": """
-        def tensor_batches(X, y, batch_size, shuffle=True, generator=None):
-            indices = torch.randperm(len(X)) if shuffle else torch.arange(len(X))
-            for i in range(0, len(X), batch_size):
-                yield X[indices[i:i + batch_size]], y[indices[i:i + batch_size]]
-        """}, scores={"tensor_batches": 3}, messages={"tensor_batches": "seeded alike"}),
+        """, messages={"class_counts": "dtype"}),
+    req("counts.shape", """
+        def class_counts(y, num_classes=10):
+            return torch.bincount(y, minlength=10)
+        """, messages={"class_counts": "one count per class"}),
+    req("counts.values", """
+        def class_counts(y, num_classes=10):
+            return torch.bincount(y, minlength=num_classes).flip(0)
+        """),
+    req("counts.absent", COUNTS_WITH_UNIQUE, messages={"class_counts": "0 for the classes that never occur"}),
+    req("counts.device", """
+        def class_counts(y, num_classes=10):
+            return torch.bincount(y, minlength=num_classes).to('meta')
+        """),
+    req("batches.pairs", batches("""
+        n = len(X)
+        indices = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        for i in range(0, n, batch_size):
+            yield {'X': X[indices[i:i + batch_size]], 'y': y[indices[i:i + batch_size]]}
+        """), messages={"tensor_batches": "expected (X_batch, y_batch)"}),
+    req("batches.once", batches("""
+        n = len(X)
+        indices = torch.randint(n, (n,), generator=generator) if shuffle else torch.arange(n)
+        for i in range(0, n, batch_size):
+            yield X[indices[i:i + batch_size]], y[indices[i:i + batch_size]]
+        """), messages={"tensor_batches": "each must appear once per epoch"}),
+    req("batches.sizes", BATCHES_DROP_LAST, messages={"tensor_batches": "batches of sizes"}),
+    req("batches.generator", BATCHES_IGNORE_GENERATOR, messages={"tensor_batches": "seeded alike"}),
+    req("batches.shuffle_default", batches(CORRECT_BATCHES.format(x=""), "shuffle=False, generator=None"),
+        messages={"tensor_batches": "shuffle=True (the default)"}),
+    req("batches.in_order", batches("""
+        indices = torch.randperm(len(X), generator=generator)
+        for i in range(0, len(X), batch_size):
+            yield X[indices[i:i + batch_size]], y[indices[i:i + batch_size]]
+        """), messages={"tensor_batches": "stored order"}),
+    req("batches.same_indices", batches("""
+        n = len(X)
+        if shuffle:
+            X = X[torch.randperm(n, generator=generator)]
+            y = y[torch.randperm(n, generator=generator)]
+        for i in range(0, n, batch_size):
+            yield X[i:i + batch_size], y[i:i + batch_size]
+        """), messages={"tensor_batches": "same indices"}),
+    req("batches.as_stored", batches(CORRECT_BATCHES.format(x=".float()")),
+        messages={"tensor_batches": "uint8"}),
 ]
+
+CASES = [SOLUTION, STUB, *doing_nothing_cases(CHAPTER), *REQUIREMENT_CASES]
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +132,52 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_corpus_case(results, case):
     assert_case(CHAPTER, results[case.name], case)
+
+
+def test_every_requirement_has_its_case():
+    assert_requirements_covered(CHAPTER, CASES)
+
+
+def test_each_selfcheck_judges_its_own_exercise(tmp_path):
+    wrong = {"get_fashion_mnist_labels": [LABELS_ONLY_FOR_TENSORS],
+             "class_counts": [COUNTS_WITH_UNIQUE],
+             "tensor_batches": [BATCHES_DROP_LAST, BATCHES_IGNORE_GENERATOR]}
+    assert_selfchecks_judge_one_exercise(
+        CHAPTER, {ex: [textwrap.dedent(src).strip() for src in srcs] for ex, srcs in wrong.items()}, tmp_path)
+
+
+# -- text and outputs --------------------------------------------------------------------------
+def prose() -> str:
+    nb = notebooks.read_notebook(paths.release_notebook(CHAPTER))
+    return "\n".join(notebooks.source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def test_numbers_in_the_text_are_the_outputs():
+    text = prose()
+    sizes = re.search(r"training examples: (\d+)\s+test examples: (\d+)", stored_text(CHAPTER, SETUP_CELL))
+    n_train, n_test = int(sizes.group(1)), int(sizes.group(2))
+    assert (n_train, n_test) == (60_000, 10_000) and "60,000 training and 10,000 test images" in text
+    assert f"{n_train * 28 * 28 / 1e6:.0f} MB" in text and f"({n_train * 28 * 28 * 4 / 1e6:.0f} MB)" in text
+    counts = re.findall(r"(\d+) training\s+(\d+) test", stored_text(CHAPTER, COUNTS_CELL))
+    assert len(counts) == 10 and set(counts) == {("6000", "1000")}
+    assert "Exactly 6,000 training and 1,000 test images per class" in text
+
+
+def test_the_speed_in_the_text_is_the_measured_one():
+    """The prose says "more than ten times faster"; the table it stands next to must show it."""
+    assert "more than ten times faster" in prose()
+    factor = float(re.search(r"is (\d+)x faster than the faster DataLoader", stored_text(CHAPTER, READING_CELL)).group(1))
+    assert factor > 10, f"the chapter says more than ten times faster; its table shows {factor}x"
+    per_image = stored_text(CHAPTER, PER_IMAGE_CELL)
+    micro = float(re.search(r"([\d.]+) µs per image", per_image).group(1))
+    per_epoch = float(re.search(r"µs per image -> ([\d.]+) s per epoch", per_image).group(1))
+    one_process = float(re.search(r"num_workers=0\s+([\d.]+) s", stored_text(CHAPTER, READING_CELL)).group(1))
+    assert micro >= 10, "the text says 'tens of microseconds or more per image'"
+    assert 1 / 4 < per_epoch / one_process < 4, "the text says: of the same order as the DataLoader's epoch"
+
+
+def test_resizing_shows_its_shapes():
+    shown = stored_text(CHAPTER, RESIZE_CELL)
+    assert shown.count("(256, 1, 64, 64)") == 3
+    difference = float(re.search(r"same 256 training images: ([\d.]+)", shown).group(1))
+    assert difference <= 1 / 255 + 1e-4, "the text says the two ways agree to one grey level"
