@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from autograder import cli
-from tests import test_chapter_05 as ch05
+from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, STUB, Case, write_case
 
 CHAPTER = ch05.CHAPTER
@@ -43,7 +43,7 @@ def reaching_out(root: Path) -> Case:
 def corpus_cases(wrong: int) -> list[Case]:
     """The solution, the stub, ``wrong`` other cases spread over chapter 05's corpus and,
     given any, its first unreadable file."""
-    others = [c for c in ch05.CASES if c.name not in (SOLUTION.name, STUB.name)]
+    others = examples.WRONG
     spread = others[::max(1, len(others) // wrong)][:wrong] if wrong else []
     return [SOLUTION, STUB] + spread + [c for c in others if c.raw is not None and c not in spread][:1]
 
