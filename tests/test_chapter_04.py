@@ -1,81 +1,174 @@
-"""Chapter 04: the solutions score full marks, the stubs zero, and each realistic wrong
-submission loses exactly the points it should, with a message naming the problem."""
+"""Chapter 04: the solutions score full marks, the stubs zero, doing nothing zero; each
+requirement of a prompt has a submission that breaks it alone and loses exactly its checks;
+a broken helper costs points once; the training checks are calibrated; each self-check
+judges its own exercise; the prose quotes its outputs right and its equations fit a phone."""
+import re
+
 import pytest
 
-from tests.corpus import SOLUTION, STUB, Case, assert_case, grade_corpus
+from autograder.checks import ch04_gradient_descent_numpy as checks
+from tests import prose
+from tests.corpus import (SOLUTION, STUB, Case, assert_case, assert_requirements_covered,
+                          check_verdicts, doing_nothing_cases, grade_corpus, requirement_case)
+from tests.kernel import assert_selfchecks_judge_one_exercise
 
 CHAPTER = "04_gradient_descent_numpy"
+
+
+def req(req_id: str, **kwargs) -> Case:
+    return requirement_case(CHAPTER, req_id, **kwargs)
+
+
+def loop(update: str = "w, b = w - lr * dw, b - lr * db", record: str = "losses.append(compute_loss(w, b, points))",
+         before: str = "", grad: str = "dw, db = mse_grad(w, b, points)", returns: str = "w, b, losses",
+         iters: str = "range(num_iters)", head: str = "") -> str:
+    """A gradient_descent built from pieces, so that each variant or bug says what it changes."""
+    return f"""
+def gradient_descent(points, w0, b0, lr, num_iters):
+    {head}
+    w, b, losses = w0, b0, []
+    {before}
+    for t in {iters}:
+        {record}
+        {grad}
+        {update}
+    return {returns}
+"""
+
+
+def epochs(order: str = "order = rng.permutation(n)", batch: str = "batch = points[order[start:start + batch_size]]",
+           starts: str = "range(0, n, batch_size)", record: str = "losses.append(compute_loss(w, b, batch))",
+           grad: str = "dw, db = mse_grad(w, b, batch)", update: str = "w, b = w - lr * dw, b - lr * db",
+           outer: str = "range(num_epochs)", before: str = "", returns: str = "w, b, losses") -> str:
+    """A minibatch_sgd built from pieces, likewise."""
+    return f"""
+def minibatch_sgd(points, w0, b0, lr, batch_size, num_epochs, rng):
+    w, b, losses = w0, b0, []
+    n = len(points)
+    {before}
+    for epoch in {outer}:
+        {order}
+        for start in {starts}:
+            {batch}
+            {record}
+            {grad}
+            {update}
+    return {returns}
+"""
+
+
+BROKEN_HALF_LOSS = """
+def compute_loss(w, b, points):
+    return float(np.mean((w * points[:, 0] + b - points[:, 1]) ** 2) / 2)
+"""
+OVERWRITING_GRAD = """
+def mse_grad(w, b, points):
+    n = len(points)
+    for i in range(n):
+        x, y = points[i, 0], points[i, 1]
+        dw = (2 / n) * (w * x + b - y) * x
+        db = (2 / n) * (w * x + b - y)
+    return dw, db
+"""
 
 CASES = [
     SOLUTION,
     STUB,
-    # The bug of the chapter's "find the bug" section: the gradient is assigned, not summed.
-    Case("mse_grad_overwrites_in_loop", replace={"mse_grad": """
-        def mse_grad(w, b, points):
-            n = len(points)
-            for i in range(n):
-                x, y = points[i, 0], points[i, 1]
-                dw = (2 / n) * (w * x + b - y) * x
-                db = (2 / n) * (w * x + b - y)
-            return dw, db
-        """}, scores={"mse_grad": 0, "gradient_descent": 0, "minibatch_sgd": 0},
-         messages={"mse_grad": "overwritten each time", "gradient_descent": "losses[1]"}),
-    Case("compute_loss_with_half", replace={"compute_loss": """
+    *doing_nothing_cases(CHAPTER),
+    # -- compute_loss; its break alone costs gradient_descent and minibatch_sgd nothing ------
+    req("compute_loss.mean_squared_error", replace={"compute_loss": BROKEN_HALF_LOSS},
+        messages={"compute_loss": "no ½", "gradient_descent": "graded with a working `compute_loss`",
+                  "minibatch_sgd": "graded with a working `compute_loss`"}),
+    req("compute_loss.float", replace={"compute_loss": """
         def compute_loss(w, b, points):
-            return float(np.mean((w * points[:, 0] + b - points[:, 1]) ** 2) / 2)
-        """}, scores={"compute_loss": 0, "gradient_descent": 1.5, "minibatch_sgd": 1.5},
-         messages={"compute_loss": "no ½", "gradient_descent": "losses[0]"}),
-    Case("compute_loss_uses_torch", replace={"compute_loss": """
+            return np.mean((w * points[:, 0] + b - points[:, 1]) ** 2, keepdims=True)
+        """}, messages={"compute_loss": "a NumPy array of shape (1,)"}),
+    req("compute_loss.no_loops", replace={"compute_loss": """
+        def compute_loss(w, b, points):
+            total = 0.0
+            for x, y in points:
+                total += (w * x + b - y) ** 2
+            return float(total / len(points))
+        """}, messages={"compute_loss": "for loop"}),
+    req("compute_loss.no_torch", replace={"compute_loss": """
         import torch
 
         def compute_loss(w, b, points):
             p = torch.from_numpy(points)
             return float(((w * p[:, 0] + b - p[:, 1]) ** 2).mean())
-        """}, scores={"compute_loss": 1.5, "gradient_descent": 2.5, "minibatch_sgd": 2.5},
-         messages={"compute_loss": "import torch"}),
-    Case("gradient_descent_records_after_step", replace={"gradient_descent": """
-        def gradient_descent(points, w0, b0, lr, num_iters):
+        """}, messages={"compute_loss": "import torch"}),
+    # -- mse_grad: the chapter's "find the bug", alone; the loops are graded with a working one
+    req("mse_grad.gradient", replace={"mse_grad": OVERWRITING_GRAD},
+        messages={"mse_grad": "overwritten each time", "gradient_descent": "graded with a working `mse_grad`",
+                  "minibatch_sgd": "graded with a working `mse_grad`"}),
+    req("mse_grad.floats", replace={"mse_grad": """
+        def mse_grad(w, b, points):
+            r = w * points[:, 0] + b - points[:, 1]
+            return 2 * np.array([np.mean(r * points[:, 0]), np.mean(r)])
+        """}, messages={"mse_grad": "two floats"}),
+    req("mse_grad.no_torch", replace={"mse_grad": """
+        def mse_grad(w, b, points):
+            import torch
+            p = torch.tensor(points)
+            r = w * p[:, 0] + b - p[:, 1]
+            return float(2 * (r * p[:, 0]).mean()), float(2 * r.mean())
+        """}, messages={"mse_grad": "import torch"}),
+    # -- gradient_descent -----------------------------------------------------------------
+    req("gradient_descent.same_old_parameters", replace={"gradient_descent": loop(
+        grad="", update="w = w - lr * mse_grad(w, b, points)[0]\n        b = b - lr * mse_grad(w, b, points)[1]")},
+        messages={"gradient_descent": "same old (w, b)"}),
+    req("gradient_descent.loss_before_step", replace={"gradient_descent": loop(
+        record="", update="w, b = w - lr * dw, b - lr * db\n        losses.append(compute_loss(w, b, points))")},
+        messages={"gradient_descent": "shifted by one step"}),
+    req("gradient_descent.num_losses", replace={"gradient_descent": loop(
+        returns="w, b, losses + [compute_loss(w, b, points)]")}, messages={"gradient_descent": "one too many"}),
+    req("gradient_descent.returns_last_parameters", replace={"gradient_descent": loop(  # the lowest loss seen
+        before="best = (w0, b0, float('inf'))",
+        record="losses.append(compute_loss(w, b, points))\n        best = (w, b, losses[-1]) if losses[-1] < best[2] else best",
+        returns="best[0], best[1], losses")}, messages={"gradient_descent": "ended at (w, b)"}),
+    req("gradient_descent.uses_helpers", replace={"gradient_descent": loop(
+        record="r = w * points[:, 0] + b - points[:, 1]\n        losses.append(float(np.mean(r ** 2)))",
+        grad="dw, db = 2 * np.mean(r * points[:, 0]), 2 * np.mean(r)")},
+        messages={"gradient_descent": "called compute_loss 0 times"}),
+    req("gradient_descent.no_torch", replace={"gradient_descent": loop(
+        head="import torch", update="w, b = (torch.tensor([w, b]) - lr * torch.tensor([dw, db])).tolist()")},
+        messages={"gradient_descent": "import torch"}),
+    # -- minibatch_sgd --------------------------------------------------------------------
+    req("minibatch_sgd.one_permutation_per_epoch", replace={"minibatch_sgd": epochs(
+        before="order = rng.permutation(n)", order="")}, messages={"minibatch_sgd": "first step of epoch 2"}),
+    req("minibatch_sgd.consecutive_slices", replace={"minibatch_sgd": epochs(
+        starts="range(0, n - batch_size + 1, batch_size)")},
+        messages={"minibatch_sgd": "returned 18 losses; expected 21"}),
+    req("minibatch_sgd.loss_before_step", replace={"minibatch_sgd": epochs(
+        record="", update="w, b = w - lr * dw, b - lr * db\n            losses.append(compute_loss(w, b, batch))")},
+        messages={"minibatch_sgd": "losses[0]"}),
+    req("minibatch_sgd.step_on_minibatch", replace={"minibatch_sgd": epochs(
+        grad="dw, db = mse_grad(w, b, points)")}, messages={"minibatch_sgd": "losses[1]"}),
+    req("minibatch_sgd.num_losses", replace={"minibatch_sgd": epochs(
+        returns="w, b, losses + [compute_loss(w, b, points)]")}, messages={"minibatch_sgd": "one too many"}),
+    req("minibatch_sgd.uses_helpers", replace={"minibatch_sgd": epochs(
+        record="r = w * batch[:, 0] + b - batch[:, 1]\n            losses.append(float(np.mean(r ** 2)))",
+        grad="dw, db = 2 * np.mean(r * batch[:, 0]), 2 * np.mean(r)")},
+        messages={"minibatch_sgd": "called compute_loss 0 times"}),
+    req("minibatch_sgd.no_torch", replace={"minibatch_sgd": epochs(
+        order="import torch\n        order = torch.from_numpy(rng.permutation(n)).numpy()")},
+        messages={"minibatch_sgd": "import torch"}),
+    # -- other realistic submissions ------------------------------------------------------
+    Case("minibatch_sgd_without_rng", replace={"minibatch_sgd": """
+        def minibatch_sgd(points, w0, b0, lr, batch_size, num_epochs):
             w, b, losses = w0, b0, []
-            for _ in range(num_iters):
-                dw, db = mse_grad(w, b, points)
-                w, b = w - lr * dw, b - lr * db
-                losses.append(compute_loss(w, b, points))
-            return w, b, losses
-        """}, scores={"gradient_descent": 1.5}, messages={"gradient_descent": "shifted by one step"}),
-    Case("gradient_descent_updates_b_with_new_w", replace={"gradient_descent": """
-        def gradient_descent(points, w0, b0, lr, num_iters):
-            w, b, losses = w0, b0, []
-            for _ in range(num_iters):
-                losses.append(compute_loss(w, b, points))
-                w = w - lr * mse_grad(w, b, points)[0]
-                b = b - lr * mse_grad(w, b, points)[1]
-            return w, b, losses
-        """}, scores={"gradient_descent": 0}, messages={"gradient_descent": "same old (w, b)"}),
-    Case("minibatch_sgd_drops_last_batch", replace={"minibatch_sgd": """
-        def minibatch_sgd(points, w0, b0, lr, batch_size, num_epochs, rng):
-            w, b, losses = w0, b0, []
-            n = len(points)
             for _ in range(num_epochs):
-                order = rng.permutation(n)
-                for start in range(0, n - batch_size + 1, batch_size):
+                order = np.random.permutation(len(points))
+                for start in range(0, len(points), batch_size):
                     batch = points[order[start:start + batch_size]]
                     losses.append(compute_loss(w, b, batch))
                     dw, db = mse_grad(w, b, batch)
                     w, b = w - lr * dw, b - lr * db
             return w, b, losses
-        """}, scores={"minibatch_sgd": 0}, messages={"minibatch_sgd": "returned 18 losses; expected 21"}),
-    Case("minibatch_sgd_samples_with_replacement", replace={"minibatch_sgd": """
-        def minibatch_sgd(points, w0, b0, lr, batch_size, num_epochs, rng):
-            w, b, losses = w0, b0, []
-            n = len(points)
-            for _ in range(num_epochs):
-                for start in range(0, n, batch_size):
-                    batch = points[rng.integers(0, n, size=min(batch_size, n - start))]
-                    losses.append(compute_loss(w, b, batch))
-                    dw, db = mse_grad(w, b, batch)
-                    w, b = w - lr * dw, b - lr * db
-            return w, b, losses
-        """}, scores={"minibatch_sgd": 0}, messages={"minibatch_sgd": "rng.permutation(n)"}),
+        """}, scores={"minibatch_sgd": 0}, messages={"minibatch_sgd": "takes no `rng` argument"}),
+    Case("both_helpers_broken", replace={"compute_loss": BROKEN_HALF_LOSS, "mse_grad": OVERWRITING_GRAD},
+         scores={"compute_loss": 0, "mse_grad": 0},  # and nothing else lost
+         messages={"gradient_descent": "graded with a working `compute_loss` and `mse_grad`"}),
 ]
 
 
@@ -87,3 +180,258 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_corpus_case(results, case):
     assert_case(CHAPTER, results[case.name], case)
+
+
+def test_every_requirement_has_its_case():
+    assert_requirements_covered(CHAPTER, CASES)
+
+
+# -- calibration of the training checks ---------------------------------------------------------
+GD_VARIANTS = {
+    "reference": loop(),
+    "in_place_updates": loop(update="w -= lr * dw\n        b -= lr * db"),
+    "step_then_scale": loop(update="w, b = w - dw * lr, b - db * lr"),
+    "negative_lr": loop(update="w, b = w + (-lr) * dw, b + (-lr) * db"),
+    "halves": loop(update="w, b = w - (2 * lr) * (dw / 2), b - (2 * lr) * (db / 2)"),
+    "array_step": loop(update="w, b = np.array([w, b]) - lr * np.array([dw, db])"),
+    "floats_each_step": loop(update="w, b = float(w - lr * dw), float(b - lr * db)"),
+    "longdouble": loop(update="w, b = (float(np.longdouble(w) - np.longdouble(lr) * dw), "
+                              "float(np.longdouble(b) - np.longdouble(lr) * db))"),
+    "b_first": loop(update="b = b - lr * db\n        w = w - lr * dw"),
+    "grad_first": loop(record="", grad="dw, db = mse_grad(w, b, points)\n        losses.append(compute_loss(w, b, points))"),
+    "grad_as_tuple": loop(grad="grad = mse_grad(w, b, points)", update="w, b = w - lr * grad[0], b - lr * grad[1]"),
+    "new_names": loop(update="w_new = w - lr * dw\n        b_new = b - lr * db\n        w, b = w_new, b_new"),
+    "while_loop": """
+def gradient_descent(points, w0, b0, lr, num_iters):
+    w, b, losses = w0, b0, []
+    while len(losses) < num_iters:
+        losses.append(compute_loss(w, b, points))
+        dw, db = mse_grad(w, b, points)
+        w, b = w - lr * dw, b - lr * db
+    return w, b, losses
+""",
+    "preallocated": loop(before="losses = [0.0] * num_iters", record="losses[t] = compute_loss(w, b, points)"),
+    "losses_as_array": loop(returns="w, b, np.array(losses)"),
+    "float_start": loop(before="w, b = float(w0), float(b0)"),
+    "copied_points": loop(before="points = np.array(points, dtype=np.float64, copy=True)"),
+    "contiguous_columns": loop(before="points = np.ascontiguousarray(points)"),
+    "tuple_return": loop(returns="(w, b, list(losses))"),
+    "enumerate_range": loop(iters="list(range(num_iters))"),
+    "reversed_range": loop(iters="reversed(range(num_iters))"),
+    "scaled_lr_name": loop(before="eta = lr", update="w, b = w - eta * dw, b - eta * db"),
+}
+GD_BUGS = {  # bug → the training checks that must catch it (both unless named)
+    "records_after_step": (loop(record="", update="w, b = w - lr * dw, b - lr * db\n        "
+                                                  "losses.append(compute_loss(w, b, points))"), ("trajectory",)),
+    "b_with_new_w": (loop(grad="", update="w = w - lr * mse_grad(w, b, points)[0]\n        "
+                                          "b = b - lr * mse_grad(w, b, points)[1]"), None),
+    "sign_flipped": (loop(update="w, b = w + lr * dw, b + lr * db"), None),
+    "no_learning_rate": (loop(update="w, b = w - dw, b - db"), None),
+    "lr_squared": (loop(update="w, b = w - lr * lr * dw, b - lr * lr * db"), None),
+    "one_step_short": (loop(iters="range(num_iters - 1)"), None),
+    "one_loss_too_many": (loop(returns="w, b, losses + [compute_loss(w, b, points)]"), ("trajectory",)),
+    "starts_at_zero": (loop(before="w, b = 0.0, 0.0"), None),
+    "dw_db_swapped": (loop(grad="db, dw = mse_grad(w, b, points)"), None),
+    "returns_b_w": (loop(returns="b, w, losses"), ("final_parameters",)),
+    "forgets_b": (loop(update="w = w - lr * dw"), None),
+    "forgets_w": (loop(update="b = b - lr * db"), None),
+    "stale_gradient": (loop(before="dw, db = mse_grad(w0, b0, points)", grad=""), None),
+    "records_first_loss_only": (loop(record="losses.append(compute_loss(w0, b0, points))"), ("trajectory",)),
+    "lr_over_n": (loop(update="w, b = w - lr / len(points) * dw, b - lr / len(points) * db"), None),
+    "lr_doubled": (loop(update="w, b = w - 2 * lr * dw, b - 2 * lr * db"), None),
+    "half_gradient": (loop(update="w, b = w - lr * dw / 2, b - lr * db / 2"), None),
+    "w_stepped_twice": (loop(update="w, b = w - lr * dw, b - lr * db\n        w = w - lr * dw"), None),
+    "clipped_gradient": (loop(update="w, b = w - lr * np.clip(dw, -1, 1), b - lr * np.clip(db, -1, 1)"), None),
+    "drops_last_point": (loop(grad="dw, db = mse_grad(w, b, points[:-1])"), None),
+    "integer_start": (loop(before="w, b = int(w0), int(b0)"), ("trajectory",)),  # converges all the same
+    "returns_the_start": (loop(returns="w0, b0, losses"), ("final_parameters",)),
+    "hard_coded_lr": (loop(update="w, b = w - 0.01 * dw, b - 0.01 * db"), None),
+    "momentum": (loop(before="vw = vb = 0.0", update="vw, vb = 0.9 * vw + dw, 0.9 * vb + db\n        "
+                                                     "w, b = w - lr * vw, b - lr * vb"), None),
+    "decaying_lr": (loop(update="w, b = w - lr * 0.99 ** t * dw, b - lr * 0.99 ** t * db"), None),
+    "arguments_swapped": (loop(grad="dw, db = mse_grad(b, w, points)"), None),
+}
+SGD_VARIANTS = {
+    "reference": epochs(),
+    "len_shape": epochs(before="n = points.shape[0]"),
+    "permutation_of_len": epochs(order="order = rng.permutation(len(points))"),
+    "shuffled_arange": epochs(order="order = np.arange(n)\n        rng.shuffle(order)"),
+    "permuted_rows": epochs(order="shuffled = rng.permutation(points)", batch="batch = shuffled[start:start + batch_size]"),
+    "array_split": epochs(starts="np.array_split(order, range(batch_size, n, batch_size))", batch="batch = points[start]"),
+    "precomputed_slices": epochs(starts="[order[i:i + batch_size] for i in range(0, n, batch_size)]",
+                                 batch="batch = points[start]"),
+    "ceil_count": epochs(starts="range(math.ceil(n / batch_size))", before="import math",
+                         batch="batch = points[order[start * batch_size:(start + 1) * batch_size]]"),
+    "in_place_updates": epochs(update="w -= lr * dw\n            b -= lr * db"),
+    "b_first": epochs(update="b = b - lr * db\n            w = w - lr * dw"),
+    "float_losses": epochs(record="losses.append(float(compute_loss(w, b, batch)))"),
+    "losses_as_array": epochs(returns="w, b, np.array(losses)"),
+    "permute_then_slice": epochs(batch="batch = points[order][start:start + batch_size]"),
+    "sorted_rows": epochs(batch="batch = points[np.sort(order[start:start + batch_size])]"),
+    "take": epochs(batch="batch = points.take(order[start:start + batch_size], axis=0)"),
+    "grad_first": epochs(record="", grad="dw, db = mse_grad(w, b, batch)\n            "
+                                         "losses.append(compute_loss(w, b, batch))"),
+    "array_step": epochs(update="w, b = np.array([w, b]) - lr * np.array([dw, db])"),
+    "step_then_scale": epochs(update="w, b = w - dw * lr, b - db * lr"),
+    "longdouble": epochs(update="w, b = (float(np.longdouble(w) - np.longdouble(lr) * dw), "
+                                "float(np.longdouble(b) - np.longdouble(lr) * db))"),
+    "epochs_as_list": epochs(outer="list(range(num_epochs))"),
+    "index_list": epochs(batch="batch = points[list(order[start:start + batch_size])]"),
+    "new_names": epochs(update="w_new, b_new = w - lr * dw, b - lr * db\n            w, b = w_new, b_new"),
+}
+SGD_BUGS = {
+    "drops_last_batch": (epochs(starts="range(0, n - batch_size + 1, batch_size)"), None),
+    "with_replacement": (epochs(order="order = rng.integers(0, n, size=n)"), None),
+    "one_permutation": (epochs(before="order = rng.permutation(n)", order=""), None),
+    "no_shuffle": (epochs(order="order = np.arange(n)"), None),
+    "permutation_per_batch": (epochs(order="", batch="batch = points[rng.permutation(n)[:batch_size]]"), None),
+    "shuffles_points_in_place": (epochs(order="rng.shuffle(points)", batch="batch = points[start:start + batch_size]"), None),
+    "records_after_step": (epochs(record="", update="w, b = w - lr * dw, b - lr * db\n            "
+                                                    "losses.append(compute_loss(w, b, batch))"), ("trajectory",)),
+    "gradient_on_all_points": (epochs(grad="dw, db = mse_grad(w, b, points)"), None),
+    "loss_on_all_points": (epochs(record="losses.append(compute_loss(w, b, points))"), ("trajectory",)),
+    "lr_over_batch_size": (epochs(update="w, b = w - lr / batch_size * dw, b - lr / batch_size * db"), None),
+    "slices_ignore_order": (epochs(batch="batch = points[start:start + batch_size]"), None),
+    "global_rng": (epochs(order="order = np.random.permutation(n)"), None),
+    "two_draws_per_epoch": (epochs(order="rng.permutation(n)\n        order = rng.permutation(n)"), None),
+    "b_with_new_w": (epochs(grad="", update="w = w - lr * mse_grad(w, b, batch)[0]\n            "
+                                            "b = b - lr * mse_grad(w, b, batch)[1]"), None),
+    "forgets_b": (epochs(update="w = w - lr * dw"), None),
+    "one_epoch_short": (epochs(outer="range(num_epochs - 1)"), None),
+    "slice_one_short": (epochs(batch="batch = points[order[start:start + batch_size - 1]]"), None),
+    "restarts_every_epoch": (epochs(order="order = rng.permutation(n)\n        w, b = w0, b0"), None),
+    "first_batch_always": (epochs(batch="batch = points[order[:batch_size]]"), None),
+    "sign_flipped": (epochs(update="w, b = w + lr * dw, b + lr * db"), None),
+    "permutation_of_n_minus_1": (epochs(order="order = rng.permutation(n - 1)"), None),
+    "returns_b_w": (epochs(returns="b, w, losses"), ("final_parameters",)),
+    "split_into_batch_size_parts": (epochs(starts="np.array_split(order, batch_size)", batch="batch = points[start]"), None),
+    "stale_batch_gradient": (epochs(before="previous = points[:batch_size]",
+                                    grad="dw, db = mse_grad(w, b, previous)\n            previous = batch"), None),
+    "epoch_mean_losses": (epochs(before="step_losses = []", record="step_losses.append(compute_loss(w, b, batch))",
+                                 returns="w, b, [float(np.mean(step_losses))]"), ("trajectory",)),
+}
+CHECKS = ("trajectory", "final_parameters")
+
+
+def calibration(exercise: str, variants: dict, bugs: dict) -> dict:
+    """{check: (variants, false rejections, bugs, caught)} for the exercise's training checks."""
+    verdicts = check_verdicts(CHAPTER, exercise, {f"ok {k}": {exercise: v} for k, v in variants.items()}
+                              | {f"bug {k}": {exercise: src} for k, (src, _) in bugs.items()}, CHECKS)
+    figures = {}
+    for check in CHECKS:
+        rejected = [k for k in variants if not verdicts[f"ok {k}"][check].passed]
+        meant = [k for k, (_, which) in bugs.items() if which is None or check in which]
+        missed = [k for k in meant if verdicts[f"bug {k}"][check].passed]
+        assert not rejected, f"{exercise}/{check} rejects correct variants: " + \
+            "; ".join(f"{k}: {verdicts['ok ' + k][check].message}" for k in rejected)
+        assert not missed, f"{exercise}/{check} misses bugs: {missed}"
+        figures[check] = (len(variants), len(rejected), len(meant), len(meant) - len(missed))
+    return figures
+
+
+def deviations(exercise: str, variants: dict) -> float:
+    """The largest relative difference between a variant's losses or final (w, b) and the
+    reference's, on the checks' inputs (in this process)."""
+    import numpy as np
+    import torch
+    from autograder.chapter import reference_namespace
+    base = reference_namespace(CHAPTER)
+    make = checks._gd_inputs if exercise == "gradient_descent" else checks._sgd_inputs
+    cases = make(torch.Generator().manual_seed(0))["cases"]
+
+    def run(ns, k, case):
+        args = checks._gd_args(case) if exercise == "gradient_descent" else \
+            checks._sgd_args(case, np.random.default_rng(k))
+        w, b, losses = ns[exercise](*args)
+        return np.array([w, b, *losses], dtype=float)
+    worst = 0.0
+    for src in variants.values():
+        ns = dict(base)
+        exec(src, ns)
+        for k, case in enumerate(cases):
+            mine, ref = run(ns, k, case), run(base, k, case)
+            worst = max(worst, float(np.max(np.abs(mine - ref) / np.maximum(np.abs(ref), 1e-12))))
+    return worst
+
+
+def test_training_band_far_outside_rounding():
+    """The band rule: the trajectory tolerance lies at least 1000 times outside the largest
+    deviation of any correct variant."""
+    from autograder.tolerances import tolerance
+    band = tolerance("trajectory", "cpu").rtol
+    for exercise, variants in (("gradient_descent", GD_VARIANTS), ("minibatch_sgd", SGD_VARIANTS)):
+        assert deviations(exercise, variants) * 1000 <= band
+
+
+def test_training_checks_calibrated():
+    """At least 20 correct variants per training check pass, at least as many realistic bugs are
+    caught, and the module's table says so."""
+    for exercise, variants, bugs in (("gradient_descent", GD_VARIANTS, GD_BUGS),
+                                     ("minibatch_sgd", SGD_VARIANTS, SGD_BUGS)):
+        for check, (n_ok, rejected, n_bugs, caught) in calibration(exercise, variants, bugs).items():
+            assert n_ok >= 20 and n_bugs >= n_ok and caught == n_bugs and rejected == 0
+            assert checks.CALIBRATION[f"{exercise}/{check}"] == (n_ok, rejected, n_bugs, caught)
+
+
+# -- self-checks ------------------------------------------------------------------------------
+WRONG = {
+    "compute_loss": [BROKEN_HALF_LOSS, """
+        def compute_loss(w, b, points):
+            return float(np.sum((w * points[:, 0] + b - points[:, 1]) ** 2))
+        """, """
+        def compute_loss(w, b, points):
+            return sum((w * x + b - y) ** 2 for x, y in points) / len(points)
+        """],
+    "mse_grad": [OVERWRITING_GRAD, """
+        def mse_grad(w, b, points):
+            r = w * points[:, 0] + b - points[:, 1]
+            return float(np.mean(r * points[:, 0])), float(np.mean(r))
+        """],
+    "gradient_descent": [GD_BUGS["records_after_step"][0], GD_BUGS["b_with_new_w"][0],
+                         re.sub(r"compute_loss\(w, b, points\)", "float(np.mean((w * points[:, 0] + b - points[:, 1]) ** 2))",
+                                GD_VARIANTS["reference"])],
+    "minibatch_sgd": [SGD_BUGS["one_permutation"][0], SGD_BUGS["drops_last_batch"][0],
+                      SGD_BUGS["records_after_step"][0]],
+}
+
+
+def test_selfchecks_judge_one_exercise(tmp_path):
+    assert_selfchecks_judge_one_exercise(CHAPTER, {k: [_dedent(s) for s in v] for k, v in WRONG.items()}, tmp_path)
+
+
+def _dedent(src: str) -> str:
+    import textwrap
+    return textwrap.dedent(src).strip("\n")
+
+
+# -- the prose against its outputs ----------------------------------------------------------
+def test_prose_quotes_its_outputs():
+    text = prose.markdown(CHAPTER)
+    wells = prose.output(CHAPTER, "starts = rng.uniform(-2.5, 2.5, size=8)")
+    assert "f = -1.07" in wells and "f = -3.51" in wells and "f \\approx -1.07" in text and "f \\approx -3.51" in text
+    sgd = prose.output(CHAPTER, "def sgd_wells")
+    assert "Most SGD runs" in text and prose.number_after(sgd, "deep valley in") > 50
+    annealing = prose.output(CHAPTER, "def anneal")
+    assert "almost every time" in text and prose.number_after(annealing, "deep valley in") >= 90
+    raw = prose.output(CHAPTER, "w, b, losses = gradient_descent(points, 0.0, 0.0, 1e-4, num_iters)")
+    start, after = (float(v) for v in re.findall(r"loss = +([\d.]+)", raw)[:2])
+    assert "a factor of about fifty" in text and 35 <= start / after <= 70, start / after
+    scaled = prose.output(CHAPTER, "x_mean, x_std = points[:, 0].mean(), points[:, 0].std()")
+    loss_50, exact = re.search(r"loss = ([\d.]+)\s+\(exact: ([\d.]+)\)", scaled).groups()
+    assert "a few dozen steps suffice" in text and loss_50 == exact
+    bug = prose.output(CHAPTER, "def gradient_step_buggy")
+    buggy, correct = (float(v) for v in re.findall(r"loss = ([\d.]+)", bug))
+    assert "stalls far above the correct loss" in text and buggy > 5 * correct
+    fixed = prose.output(CHAPTER, "def gradient_step_fixed")
+    a, b = re.findall(r"w = ([-\d.]+), b = ([-\d.]+)", fixed)
+    assert "agree to the last digits" in text and a == b
+
+
+def test_summary_says_eta_one_oscillates():
+    text = prose.markdown(CHAPTER)
+    assert "exactly at $\\eta = 1$)" not in text
+    assert "never\n  settles at exactly $\\eta = 1$" in text
+
+
+def test_display_equations_fit_a_phone():
+    assert not prose.too_wide(CHAPTER)
