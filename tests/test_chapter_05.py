@@ -1,50 +1,146 @@
-"""Chapter 05: the solutions score full marks, the stubs zero, and each realistic wrong
-submission loses exactly the points it should, with a message naming the problem."""
+"""Chapter 05: the solutions score full marks, the stubs zero, doing nothing zero; each
+requirement of a prompt has a submission that breaks it alone and loses exactly its checks;
+a broken piece costs the training nothing; the training checks are calibrated; each
+self-check judges its own exercise; the prose quotes its outputs right and its equations fit
+a phone."""
+import re
+import textwrap
+
 import pytest
 
-from tests.corpus import SOLUTION, STUB, Case, assert_case, grade_corpus
+from autograder.checks import ch05_linear_regression_scratch as checks
+from tests import prose
+from tests.corpus import (SOLUTION, STUB, Case, assert_case, assert_requirements_covered,
+                          check_verdicts, doing_nothing_cases, grade_corpus, requirement_case)
+from tests.kernel import assert_selfchecks_judge_one_exercise
 
 CHAPTER = "05_linear_regression_scratch"
+
+
+def req(req_id: str, **kwargs) -> Case:
+    return requirement_case(CHAPTER, req_id, **kwargs)
+
+
+def synthetic(X: str = "torch.normal(0.0, 1.0, (num_examples, len(w)), generator=generator)",
+              y: str = "X @ w.reshape(-1, 1) + b",
+              noise: str = "torch.normal(0.0, noise, y.shape, generator=generator)") -> str:
+    return f"""
+def synthetic_data(w, b, num_examples, noise=0.01, generator=None):
+    X = {X}
+    y = {y}
+    y += {noise}
+    return X, y
+"""
+
+
+def iterator(order: str = "torch.randperm(num_examples, generator=generator)",
+             starts: str = "range(0, num_examples, batch_size)", rows: str = "indices[i: i + batch_size]",
+             out: str = "yield features[j], labels[j]") -> str:
+    return f"""
+def data_iter(batch_size, features, labels, generator=None):
+    num_examples = len(features)
+    indices = {order}
+    for i in {starts}:
+        j = {rows}
+        {out}
+"""
+
+
+def model(body: str) -> str:
+    return f"\ndef linreg(X, w, b):\n    return {body}\n"
+
+
+def loss(body: str) -> str:
+    return f"\ndef squared_loss(y_hat, y):\n    return {body}\n"
+
+
+def step(update: str = "param -= lr * param.grad / batch_size", zero: str = "param.grad.zero_()",
+         context: str = "with torch.no_grad():") -> str:
+    return f"""
+def sgd(params, lr, batch_size):
+    {context}
+        for param in params:
+            {update}
+            {zero}
+"""
+
+
+NEVER_ZEROES = step(zero="")
+HALF_MISSING = loss("(y_hat - y.reshape(y_hat.shape)) ** 2")
 
 CASES = [
     SOLUTION,
     STUB,
-    Case("sgd_never_zeroes", replace={"sgd": """
+    *doing_nothing_cases(CHAPTER),
+    # -- synthetic_data -------------------------------------------------------------------
+    req("synthetic_data.shapes", replace={"synthetic_data": synthetic(y="X @ w + b")},
+        messages={"synthetic_data": "y of shape (7,); expected (7, 1)"}),
+    req("synthetic_data.features", replace={"synthetic_data": synthetic(
+        X="torch.rand((num_examples, len(w)), generator=generator)")},
+        messages={"synthetic_data": "the features' mean"}),
+    req("synthetic_data.labels", replace={"synthetic_data": synthetic(y="X @ w.reshape(-1, 1)")},
+        messages={"synthetic_data": "compared with X @ w + b"}),
+    req("synthetic_data.noise", replace={"synthetic_data": synthetic(
+        noise="torch.normal(0.0, noise ** 2, y.shape, generator=generator)")},
+        messages={"synthetic_data": "the noise's standard deviation"}),
+    req("synthetic_data.generator", replace={"synthetic_data": synthetic(noise="torch.normal(0.0, noise, y.shape)")},
+        messages={"synthetic_data": "generators seeded alike gave different data"}),
+    # -- data_iter ------------------------------------------------------------------------
+    req("data_iter.generator_function", replace={"data_iter": """
+        def data_iter(batch_size, features, labels, generator=None):
+            indices = torch.randperm(len(features), generator=generator)
+            return [(features[indices[i: i + batch_size]], labels[indices[i: i + batch_size]])
+                    for i in range(0, len(features), batch_size)]
+        """}, messages={"data_iter": "returned a list"}),
+    req("data_iter.batches", replace={"data_iter": iterator(starts="range(0, num_examples - batch_size + 1, batch_size)")},
+        messages={"data_iter": "batches of sizes"}),
+    req("data_iter.paired", replace={"data_iter": iterator(out="yield features[j], labels[i: i + batch_size]")},
+        messages={"data_iter": "shuffled separately"}),
+    req("data_iter.shuffled", replace={"data_iter": iterator(order="torch.arange(num_examples)")},
+        messages={"data_iter": "in order"}),
+    req("data_iter.generator", replace={"data_iter": iterator(order="torch.randperm(num_examples)")},
+        messages={"data_iter": "seeded alike gave different orders"}),
+    # -- linreg ---------------------------------------------------------------------------
+    req("linreg.column", replace={"linreg": model("X @ w.reshape(-1) + b")}, messages={"linreg": "returned shape"}),
+    req("linreg.differentiable", replace={"linreg": model("X @ w.data + b")}, messages={"linreg": "no gradient reached w"}),
+    # -- squared_loss; without its ½ it trains too fast, but the training is graded with a working one
+    req("squared_loss.half_squared", replace={"squared_loss": HALF_MISSING},
+        messages={"squared_loss": "twice the expected value", "training": "graded with a working `squared_loss`"}),
+    req("squared_loss.elementwise", replace={"squared_loss": loss("((y_hat - y.reshape(y_hat.shape)) ** 2 / 2).mean()")},
+        messages={"squared_loss": "returned shape ()"}),
+    req("squared_loss.reshape", replace={"squared_loss": loss("(y_hat - y) ** 2 / 2")},
+        messages={"squared_loss": "broadcast against an (n,)"}),
+    # -- sgd ------------------------------------------------------------------------------
+    req("sgd.divide_by_batch_size", replace={"sgd": step(update="param -= lr * param.grad")},
+        messages={"sgd": "divide the gradient by batch_size", "training": "graded with a working `sgd`"}),
+    req("sgd.in_place", replace={"sgd": """
         def sgd(params, lr, batch_size):
             with torch.no_grad():
-                for param in params:
-                    param -= lr * param.grad / batch_size
-        """}, scores={"sgd": 2}, messages={"sgd": "zero", "training": "graded with a working `sgd`"}),
-    Case("sgd_no_batch_division", replace={"sgd": """
-        def sgd(params, lr, batch_size):
-            with torch.no_grad():
-                for param in params:
-                    param -= lr * param.grad
+                for i, param in enumerate(params):
+                    params[i] = param - lr * param.grad / batch_size
                     param.grad.zero_()
-        """}, scores={"sgd": 2}, messages={"sgd": "divide the gradient by batch_size"}),
-    Case("squared_loss_broadcasts", replace={"squared_loss": """
-        def squared_loss(y_hat, y):
-            return (y_hat - y) ** 2 / 2
-        """}, scores={"squared_loss": 1}, messages={"squared_loss": "broadcast against an (n,)"}),
-    Case("data_iter_drops_last_batch", replace={"data_iter": """
-        def data_iter(batch_size, features, labels, generator=None):
-            num_examples = len(features)
-            indices = torch.randperm(num_examples, generator=generator)
-            for i in range(0, num_examples - batch_size + 1, batch_size):
-                j = indices[i: i + batch_size]
-                yield features[j], labels[j]
-        """}, scores={"data_iter": 1}, messages={"data_iter": "batches of sizes"}),
-    Case("data_iter_samples_with_replacement", replace={"data_iter": """
-        def data_iter(batch_size, features, labels, generator=None):
-            num_examples = len(features)
-            for i in range(0, num_examples, batch_size):
-                j = torch.randint(0, num_examples, (min(batch_size, num_examples - i),), generator=generator)
-                yield features[j], labels[j]
-        """}, scores={"data_iter": 1}, messages={"data_iter": "dropped or repeated"}),
-    Case("linreg_returns_a_vector", replace={"linreg": """
-        def linreg(X, w, b):
-            return X @ w.reshape(-1) + b
-        """}, scores={"linreg": 0}, messages={"linreg": "returned shape"}),
+        """}, messages={"sgd": "replaced the parameter tensors", "training": "graded with a working `sgd`"}),
+    req("sgd.no_grad", replace={"sgd": step(context="if True:")},
+        messages={"sgd": "inside `with torch.no_grad():`", "training": "graded with a working `sgd`"}),
+    req("sgd.zero_grad", replace={"sgd": NEVER_ZEROES},
+        messages={"sgd": "zero", "training": "graded with a working `sgd`"}),
+    # -- other realistic submissions ------------------------------------------------------
+    Case("data_iter_without_generator", replace={"data_iter": """
+        def data_iter(batch_size, features, labels):
+            indices = torch.randperm(len(features))
+            for i in range(0, len(features), batch_size):
+                yield features[indices[i: i + batch_size]], labels[indices[i: i + batch_size]]
+        """}, scores={"data_iter": 0},
+         messages={"data_iter": "takes no `generator` argument", "training": "graded with a working `data_iter`"}),
+    Case("sgd_not_in_place", replace={"sgd": step(update="param = param - lr * param.grad / batch_size",
+                                                  context="with torch.no_grad():")},
+         scores={"sgd": 0}, messages={"sgd": "makes a new tensor, which has no .grad",
+                                      "training": "graded with a working `sgd`"}),
+    Case("every_piece_broken", replace={"data_iter": iterator(starts="range(0, num_examples - batch_size + 1, batch_size)"),
+                                        "linreg": model("X @ w.reshape(-1) + b"), "squared_loss": HALF_MISSING,
+                                        "sgd": NEVER_ZEROES},
+         scores={"data_iter": 1.5, "linreg": 0, "squared_loss": 0, "sgd": 2, "training": 0},
+         messages={"training": "not graded"}),
     Case("warns_on_stderr", replace={"linreg": """
         import warnings
         def linreg(X, w, b):
@@ -73,3 +169,136 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_corpus_case(results, case):
     assert_case(CHAPTER, results[case.name], case)
+
+
+def test_every_requirement_has_its_case():
+    assert_requirements_covered(CHAPTER, CASES)
+
+
+# -- calibration of the training checks ---------------------------------------------------------
+VARIANTS = {  # each replaces one or two pieces; every other shuffle is drawn from the generator
+    "reference": {},
+    "index_list": {"data_iter": iterator(order="torch.randperm(num_examples, generator=generator).tolist()",
+                                         rows="torch.tensor(indices[i: i + batch_size])")},
+    "split": {"data_iter": iterator(starts="range(1)", rows="indices",
+                                    out="for j in indices.split(batch_size):\n            yield features[j], labels[j]")},
+    "argsort_shuffle": {"data_iter": iterator(order="torch.argsort(torch.rand(num_examples, generator=generator))")},
+    "reversed_shuffle": {"data_iter": iterator(order="torch.randperm(num_examples, generator=generator).flip(0)")},
+    "multinomial_shuffle": {"data_iter": iterator(
+        order="torch.multinomial(torch.ones(num_examples), num_examples, generator=generator)")},
+    "index_select": {"data_iter": iterator(out="yield features.index_select(0, j), labels.index_select(0, j)")},
+    "clamped_end": {"data_iter": iterator(rows="indices[i: min(i + batch_size, num_examples)]")},
+    "matmul": {"linreg": model("torch.matmul(X, w) + b")},
+    "mm": {"linreg": model("torch.mm(X, w) + b")},
+    "addmm": {"linreg": model("torch.addmm(b, X, w)")},
+    "elementwise_sum": {"linreg": model("(X * w.reshape(1, -1)).sum(1, keepdim=True) + b")},
+    "einsum": {"linreg": model("torch.einsum('nd,do->no', X, w) + b")},
+    "half_times": {"squared_loss": loss("0.5 * (y_hat - y.view(y_hat.shape)) ** 2")},
+    "pow": {"squared_loss": loss("(y_hat - y.reshape(-1, 1)).pow(2) / 2")},
+    "product": {"squared_loss": loss("(y_hat - y.reshape(y_hat.shape)) * (y_hat - y.reshape(y_hat.shape)) / 2")},
+    "square": {"squared_loss": loss("torch.square(y_hat - y.reshape(y_hat.shape)) / 2")},
+    "sub_": {"sgd": step(update="param.sub_(lr * param.grad / batch_size)")},
+    "data": {"sgd": step(update="param.data -= lr * param.grad / batch_size", context="if True:")},
+    "scaled_lr": {"sgd": step(update="param -= (lr / batch_size) * param.grad")},
+    "grad_to_none": {"sgd": step(zero="param.grad = None")},
+    "float64": {"sgd": step(update="param -= (param.grad.double() * lr / batch_size).to(param.dtype)")},
+    "add_alpha": {"sgd": step(update="param.add_(param.grad, alpha=-lr / batch_size)")},
+    "copy_": {"sgd": step(update="param.copy_(param - lr * param.grad / batch_size)")},
+}
+BUGS = {  # bug → the training checks that must catch it (both unless named)
+    "sgd_without_batch_division": ({"sgd": step(update="param -= lr * param.grad")}, ("trajectory",)),
+    "sgd_never_zeroes": ({"sgd": NEVER_ZEROES}, None),
+    "sgd_sign_flipped": ({"sgd": step(update="param += lr * param.grad / batch_size")}, None),
+    "sgd_divides_twice": ({"sgd": step(update="param -= lr * param.grad / batch_size / batch_size")}, None),
+    "sgd_only_w": ({"sgd": step(update="param -= lr * param.grad / batch_size if param.dim() == 2 else 0")}, None),
+    "sgd_only_b": ({"sgd": step(update="param -= lr * param.grad / batch_size if param.dim() == 1 else 0")}, None),
+    "sgd_zeroes_first": ({"sgd": step(update="param.grad.zero_()", zero="param -= lr * param.grad / batch_size")}, None),
+    "sgd_times_batch_size": ({"sgd": step(update="param -= lr * param.grad * batch_size")}, None),
+    "sgd_divides_by_len": ({"sgd": step(update="param -= lr * param.grad / len(param)")}, ("trajectory",)),
+    "sgd_steps_twice": ({"sgd": step(update="param -= 2 * lr * param.grad / batch_size")}, ("trajectory",)),
+    "sgd_not_in_place": ({"sgd": step(update="param = param - lr * param.grad / batch_size", zero="")}, None),
+    "sgd_without_no_grad": ({"sgd": step(context="if True:")}, None),
+    "sgd_decays_gradients": ({"sgd": step(zero="param.grad *= 0.9")}, ("trajectory",)),
+    "sgd_averages_gradient": ({"sgd": step(update="param -= lr * param.grad.mean() / batch_size")}, None),
+    "sgd_zeroes_parameters": ({"sgd": step(zero="param.zero_()")}, None),
+    "loss_without_half": ({"squared_loss": HALF_MISSING}, ("trajectory",)),
+    "loss_averaged": ({"squared_loss": loss("((y_hat - y.reshape(y_hat.shape)) ** 2 / 2).mean()")}, None),
+    "loss_absolute": ({"squared_loss": loss("(y_hat - y.reshape(y_hat.shape)).abs() / 2")}, None),
+    "loss_reshapes_to_vector": ({"squared_loss": loss("(y_hat - y.reshape(-1)) ** 2 / 2")}, None),
+    "loss_doubled": ({"squared_loss": loss("(y_hat - y.reshape(y_hat.shape)) ** 2 * 2")}, ("trajectory",)),
+    "linreg_without_bias": ({"linreg": model("X @ w")}, None),
+    "linreg_minus_bias": ({"linreg": model("X @ w - b")}, None),
+    "linreg_w_detached": ({"linreg": model("X @ w.data + b")}, None),
+    "linreg_output_detached": ({"linreg": model("(X @ w + b).detach()")}, None),
+    "data_iter_first_batch_only": ({"data_iter": iterator(starts="range(0, batch_size, batch_size)")}, None),
+    "data_iter_unpaired": ({"data_iter": iterator(out="yield features[j], labels[i: i + batch_size]")}, None),
+    "data_iter_two_permutations": ({"data_iter": iterator(
+        out="yield features[j], labels[torch.randperm(num_examples, generator=generator)[i: i + batch_size]]")}, None),
+    "data_iter_ignores_batch_size": ({"data_iter": iterator(starts="range(num_examples)", rows="indices[i: i + 1]")},
+                                     ("trajectory",)),
+    "data_iter_permutes_batch_size": ({"data_iter": iterator(order="torch.randperm(batch_size, generator=generator)")},
+                                      None),
+    "data_iter_swapped": ({"data_iter": iterator(out="yield labels[j], features[j]")}, None),
+    "data_iter_features_only": ({"data_iter": iterator(out="yield features[j]")}, None),
+}
+CHECKS = ("trajectory", "final_parameters")
+
+
+def test_training_checks_calibrated():
+    """At least 20 correct variants pass each training check, at least as many realistic bugs
+    are caught by each, and the module's table says so."""
+    verdicts = check_verdicts(CHAPTER, "training", {f"ok {k}": v for k, v in VARIANTS.items()}
+                              | {f"bug {k}": src for k, (src, _) in BUGS.items()}, CHECKS)
+    for check in CHECKS:
+        rejected = {k: verdicts[f"ok {k}"][check].message for k in VARIANTS if not verdicts[f"ok {k}"][check].passed}
+        meant = [k for k, (_, which) in BUGS.items() if which is None or check in which]
+        missed = [k for k in meant if verdicts[f"bug {k}"][check].passed]
+        assert not rejected, f"{check} rejects correct variants: {rejected}"
+        assert not missed, f"{check} misses bugs: {missed}"
+        figures = (len(VARIANTS), 0, len(meant), len(meant))
+        assert figures[0] >= 20 and figures[2] >= figures[0]
+        assert checks.CALIBRATION[f"training/{check}"] == figures
+
+
+def test_a_lower_loss_than_every_correct_run_says_why():
+    """The issue's case: a trajectory below the reference's lost points with no hint why."""
+    verdicts = check_verdicts(CHAPTER, "training", {"fast": BUGS["sgd_without_batch_division"][0]}, ("trajectory",))
+    message = verdicts["fast"]["trajectory"].message
+    assert "times below the lowest accepted" in message and "sgd not dividing by batch_size" in message
+
+
+# -- self-checks ------------------------------------------------------------------------------
+WRONG = {
+    "synthetic_data": [synthetic(y="X @ w + b"), synthetic(noise="torch.normal(0.0, noise, y.shape)"),
+                       synthetic(y="X @ w.reshape(-1, 1)")],
+    "data_iter": [iterator(starts="range(0, num_examples - batch_size + 1, batch_size)"),
+                  iterator(order="torch.arange(num_examples)"), iterator(order="torch.randperm(num_examples)")],
+    "linreg": [model("X @ w.reshape(-1) + b"), model("X @ w")],
+    "squared_loss": [HALF_MISSING, loss("(y_hat - y) ** 2 / 2")],
+    "sgd": [NEVER_ZEROES, step(update="param -= lr * param.grad"),
+            step(update="param = param - lr * param.grad / batch_size"), step(context="if True:")],
+}
+
+
+def test_selfchecks_judge_one_exercise(tmp_path):
+    wrong = {k: [textwrap.dedent(s).strip("\n") for s in v] for k, v in WRONG.items()}
+    assert_selfchecks_judge_one_exercise(CHAPTER, wrong, tmp_path)
+
+
+# -- the prose against its outputs ----------------------------------------------------------
+def test_prose_quotes_its_outputs():
+    text = " ".join(prose.markdown(CHAPTER).split())
+    printed = prose.output(CHAPTER, "for X, y in data_iter(batch_size, features, labels, generator=shuffle)")
+    losses = {int(e): float(v) for e, v in re.findall(r"epoch (\d+), loss ([\d.e-]+)", printed)}
+    assert "by a factor of several hundred within the first epoch" in text
+    assert 200 <= losses[0] / losses[1] < 1000, losses
+    floor = 0.5 * 0.01 ** 2
+    assert "the floor set by the noise in epochs 2–3" in text
+    assert losses[2] < 5 * floor and losses[3] < 1.5 * floor, losses
+    errors = prose.output(CHAPTER, "error in estimating w")
+    values = [abs(float(v)) for v in re.findall(r"[-\d.]+e?-?\d*", errors.split("w:")[1]) if re.match(r"-?\d", v)]
+    assert "within a thousandth of the true ones" in text and values and max(values) < 1e-3, values
+
+
+def test_display_equations_fit_a_phone():
+    assert not prose.too_wide(CHAPTER)
