@@ -195,7 +195,10 @@ class Grader:
                                    Oracle(self.chapter, self.device, plan.names))
                 clock.lap("standins")
                 for job in plan.jobs:
-                    report.outputs[job.index] = again.outputs.get(job.index, NO_ANSWER)
+                    out = again.outputs.get(job.index, NO_ANSWER)
+                    if _could_not_stand_in(out):  # e.g. called with a function: keep what was
+                        continue
+                    report.outputs[job.index] = out
                     stood[job.index] = plan.names
             known[ex.name] = self._exercise_result(ex, program, report, stood, plan)
         clock.lap("compare")
@@ -255,8 +258,10 @@ class Grader:
             try:
                 for job in plan.jobs:
                     check = self.chapter.check(exercise_name, job.check)
-                    report.outputs[job.index] = self._probe_here(check, job, ns)
-                    stood[job.index] = plan.names
+                    out = self._probe_here(check, job, ns)
+                    if not _could_not_stand_in(out):
+                        report.outputs[job.index] = out
+                        stood[job.index] = plan.names
             finally:
                 standin.restore(ns, saved)
         return self._exercise_result(exercise, program, report, stood, plan)
@@ -414,6 +419,13 @@ def lead(exercise: Exercise, check: Check) -> Check:
 
 
 NO_ANSWER = {"status": "crashed", "error": "no answer came back from the harness", "call": ""}
+
+
+def _could_not_stand_in(out: dict) -> bool:
+    """A second-phase answer where a stand-in could not be called as asked (it was passed
+    something that cannot cross to the grader, such as a function of the student's): the
+    first phase's verdict, with the student's own function, stands."""
+    return out.get("status") == "error" and "cannot be passed to or returned by a stand-in" in str(out.get("error"))
 
 
 @dataclass(frozen=True)

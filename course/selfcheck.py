@@ -64,8 +64,11 @@ class SelfCheck:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None and not issubclass(exc_type, AssertionError):
-            self._fail(self._explain(exc_type, exc, tb))
-        if exc_type is not None and issubclass(exc_type, AssertionError) and not isinstance(exc, SelfCheckFailed):
+            explained = self._explain(exc_type, exc, tb)
+            if exc_type is NotImplementedError or not self.failures:
+                self._fail(explained)
+            self.failures.append(explained)  # after the failures already found, with their hints
+        elif exc_type is not None and not isinstance(exc, SelfCheckFailed):
             self.failures.append(str(exc))
         if self.failures:
             lines = "\n".join(f"  ✗ {msg}" for msg in self.failures)
