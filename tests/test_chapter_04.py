@@ -7,9 +7,10 @@ import re
 import pytest
 
 from autograder.checks import ch04_gradient_descent_numpy as checks
-from tests import prose
+from tests import book_text, prose
+from tests.calibration import assert_calibrated, calibrate
 from tests.corpus import (SOLUTION, STUB, Case, assert_case, assert_requirements_covered,
-                          check_verdicts, doing_nothing_cases, grade_corpus, requirement_case)
+                          doing_nothing_cases, grade_corpus, requirement_case)
 from tests.kernel import assert_selfchecks_judge_one_exercise
 
 CHAPTER = "04_gradient_descent_numpy"
@@ -313,22 +314,6 @@ SGD_BUGS = {
 CHECKS = ("trajectory", "final_parameters")
 
 
-def calibration(exercise: str, variants: dict, bugs: dict) -> dict:
-    """{check: (variants, false rejections, bugs, caught)} for the exercise's training checks."""
-    verdicts = check_verdicts(CHAPTER, exercise, {f"ok {k}": {exercise: v} for k, v in variants.items()}
-                              | {f"bug {k}": {exercise: src} for k, (src, _) in bugs.items()}, CHECKS)
-    figures = {}
-    for check in CHECKS:
-        rejected = [k for k in variants if not verdicts[f"ok {k}"][check].passed]
-        meant = [k for k, (_, which) in bugs.items() if which is None or check in which]
-        missed = [k for k in meant if verdicts[f"bug {k}"][check].passed]
-        assert not rejected, f"{exercise}/{check} rejects correct variants: " + \
-            "; ".join(f"{k}: {verdicts['ok ' + k][check].message}" for k in rejected)
-        assert not missed, f"{exercise}/{check} misses bugs: {missed}"
-        figures[check] = (len(variants), len(rejected), len(meant), len(meant) - len(missed))
-    return figures
-
-
 def deviations(exercise: str, variants: dict) -> float:
     """The largest relative difference between a variant's losses or final (w, b) and the
     reference's, on the checks' inputs (in this process)."""
@@ -368,9 +353,9 @@ def test_training_checks_calibrated():
     caught, and the module's table says so."""
     for exercise, variants, bugs in (("gradient_descent", GD_VARIANTS, GD_BUGS),
                                      ("minibatch_sgd", SGD_VARIANTS, SGD_BUGS)):
-        for check, (n_ok, rejected, n_bugs, caught) in calibration(exercise, variants, bugs).items():
-            assert n_ok >= 20 and n_bugs >= n_ok and caught == n_bugs and rejected == 0
-            assert checks.CALIBRATION[f"{exercise}/{check}"] == (n_ok, rejected, n_bugs, caught)
+        figures = calibrate(CHAPTER, exercise, {k: {exercise: v} for k, v in variants.items()},
+                            {k: ({exercise: v}, which) for k, (v, which) in bugs.items()}, CHECKS)
+        assert_calibrated(figures, checks.CALIBRATION, exercise)
 
 
 # -- self-checks ------------------------------------------------------------------------------
@@ -407,31 +392,29 @@ def _dedent(src: str) -> str:
 # -- the prose against its outputs ----------------------------------------------------------
 def test_prose_quotes_its_outputs():
     text = prose.markdown(CHAPTER)
-    wells = prose.output(CHAPTER, "starts = rng.uniform(-2.5, 2.5, size=8)")
+    wells = book_text.stored_text(CHAPTER, "code-82ba66bb")
     assert "f = -1.07" in wells and "f = -3.51" in wells and "f \\approx -1.07" in text and "f \\approx -3.51" in text
-    sgd = prose.output(CHAPTER, "def sgd_wells")
+    sgd = book_text.stored_text(CHAPTER, "code-d8ead753")
     assert "Most SGD runs" in text and prose.number_after(sgd, "deep valley in") > 50
-    annealing = prose.output(CHAPTER, "def anneal")
+    annealing = book_text.stored_text(CHAPTER, "code-7d43280b")
     assert "almost every time" in text and prose.number_after(annealing, "deep valley in") >= 90
-    raw = prose.output(CHAPTER, "w, b, losses = gradient_descent(points, 0.0, 0.0, 1e-4, num_iters)")
+    raw = book_text.stored_text(CHAPTER, "code-d3364c97")
     start, after = (float(v) for v in re.findall(r"loss = +([\d.]+)", raw)[:2])
     assert "a factor of about fifty" in text and 35 <= start / after <= 70, start / after
-    scaled = prose.output(CHAPTER, "x_mean, x_std = points[:, 0].mean(), points[:, 0].std()")
+    scaled = book_text.stored_text(CHAPTER, "code-e7946fa4")
     loss_50, exact = re.search(r"loss = ([\d.]+)\s+\(exact: ([\d.]+)\)", scaled).groups()
     assert "a few dozen steps suffice" in text and loss_50 == exact
-    bug = prose.output(CHAPTER, "def gradient_step_buggy")
-    buggy, correct = (float(v) for v in re.findall(r"loss = ([\d.]+)", bug))
+    buggy, correct = (float(v) for v in re.findall(r"loss = ([\d.]+)", book_text.stored_text(CHAPTER, "code-3d5a26c1")))
     assert "stalls far above the correct loss" in text and buggy > 5 * correct
-    fixed = prose.output(CHAPTER, "def gradient_step_fixed")
-    a, b = re.findall(r"w = ([-\d.]+), b = ([-\d.]+)", fixed)
-    assert "agree to the last digits" in text and a == b
+    fixed, vectorised = re.findall(r"w = ([-\d.]+), b = ([-\d.]+)", book_text.stored_text(CHAPTER, "code-5f4c338a"))
+    assert "agree to the last digits" in text and fixed == vectorised
 
 
 def test_summary_says_eta_one_oscillates():
     text = prose.markdown(CHAPTER)
     assert "exactly at $\\eta = 1$)" not in text
-    assert "never\n  settles at exactly $\\eta = 1$" in text
+    assert "a bounce that never settles at exactly $\\eta = 1$" in text
 
 
 def test_display_equations_fit_a_phone():
-    assert not prose.too_wide(CHAPTER)
+    book_text.assert_equations_fit_a_phone(CHAPTER)

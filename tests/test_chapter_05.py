@@ -9,7 +9,8 @@ import textwrap
 import pytest
 
 from autograder.checks import ch05_linear_regression_scratch as checks
-from tests import prose
+from tests import book_text, prose
+from tests.calibration import assert_calibrated, calibrate
 from tests.corpus import (SOLUTION, STUB, Case, assert_case, assert_requirements_covered,
                           check_verdicts, doing_nothing_cases, grade_corpus, requirement_case)
 from tests.kernel import assert_selfchecks_judge_one_exercise
@@ -247,17 +248,7 @@ CHECKS = ("trajectory", "final_parameters")
 def test_training_checks_calibrated():
     """At least 20 correct variants pass each training check, at least as many realistic bugs
     are caught by each, and the module's table says so."""
-    verdicts = check_verdicts(CHAPTER, "training", {f"ok {k}": v for k, v in VARIANTS.items()}
-                              | {f"bug {k}": src for k, (src, _) in BUGS.items()}, CHECKS)
-    for check in CHECKS:
-        rejected = {k: verdicts[f"ok {k}"][check].message for k in VARIANTS if not verdicts[f"ok {k}"][check].passed}
-        meant = [k for k, (_, which) in BUGS.items() if which is None or check in which]
-        missed = [k for k in meant if verdicts[f"bug {k}"][check].passed]
-        assert not rejected, f"{check} rejects correct variants: {rejected}"
-        assert not missed, f"{check} misses bugs: {missed}"
-        figures = (len(VARIANTS), 0, len(meant), len(meant))
-        assert figures[0] >= 20 and figures[2] >= figures[0]
-        assert checks.CALIBRATION[f"training/{check}"] == figures
+    assert_calibrated(calibrate(CHAPTER, "training", VARIANTS, BUGS, CHECKS), checks.CALIBRATION, "training")
 
 
 def test_a_lower_loss_than_every_correct_run_says_why():
@@ -287,18 +278,17 @@ def test_selfchecks_judge_one_exercise(tmp_path):
 
 # -- the prose against its outputs ----------------------------------------------------------
 def test_prose_quotes_its_outputs():
-    text = " ".join(prose.markdown(CHAPTER).split())
-    printed = prose.output(CHAPTER, "for X, y in data_iter(batch_size, features, labels, generator=shuffle)")
+    text = prose.markdown(CHAPTER)
+    printed = book_text.stored_text(CHAPTER, "code-ae51566c")
     losses = {int(e): float(v) for e, v in re.findall(r"epoch (\d+), loss ([\d.e-]+)", printed)}
     assert "by a factor of several hundred within the first epoch" in text
     assert 200 <= losses[0] / losses[1] < 1000, losses
     floor = 0.5 * 0.01 ** 2
     assert "the floor set by the noise in epochs 2–3" in text
     assert losses[2] < 5 * floor and losses[3] < 1.5 * floor, losses
-    errors = prose.output(CHAPTER, "error in estimating w")
-    values = [abs(float(v)) for v in re.findall(r"[-\d.]+e?-?\d*", errors.split("w:")[1]) if re.match(r"-?\d", v)]
-    assert "within a thousandth of the true ones" in text and values and max(values) < 1e-3, values
+    errors = [abs(float(v)) for v in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", book_text.stored_text(CHAPTER, "code-03f8c3a9"))]
+    assert "within a thousandth of the true ones" in text and errors and max(errors) < 1e-3, errors
 
 
 def test_display_equations_fit_a_phone():
-    assert not prose.too_wide(CHAPTER)
+    book_text.assert_equations_fit_a_phone(CHAPTER)

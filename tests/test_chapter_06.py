@@ -9,9 +9,10 @@ import textwrap
 import pytest
 
 from autograder.checks import ch06_linear_regression_concise as checks
-from tests import prose
+from tests import book_text, prose
+from tests.calibration import assert_calibrated, calibrate
 from tests.corpus import (SOLUTION, STUB, Case, assert_case, assert_requirements_covered,
-                          check_verdicts, doing_nothing_cases, grade_corpus, requirement_case)
+                          doing_nothing_cases, grade_corpus, requirement_case)
 from tests.kernel import assert_selfchecks_judge_one_exercise
 
 CHAPTER = "06_linear_regression_concise"
@@ -233,17 +234,9 @@ CHECKS = ("trajectory", "final_parameters", "same_draws")
 def test_training_checks_calibrated():
     """At least 20 correct variants pass each training check, at least as many realistic bugs
     are caught by each, and the module's table says so."""
-    verdicts = check_verdicts(CHAPTER, "train_concise", {f"ok {k}": {"train_concise": v} for k, v in VARIANTS.items()}
-                              | {f"bug {k}": {"train_concise": src} for k, (src, _) in BUGS.items()}, CHECKS)
-    for check in CHECKS:
-        rejected = {k: verdicts[f"ok {k}"][check].message for k in VARIANTS if not verdicts[f"ok {k}"][check].passed}
-        meant = [k for k, (_, which) in BUGS.items() if which is None or check in which]
-        missed = [k for k in meant if verdicts[f"bug {k}"][check].passed]
-        assert not rejected, f"{check} rejects correct variants: {rejected}"
-        assert not missed, f"{check} misses bugs: {missed}"
-        figures = (len(VARIANTS), 0, len(meant), len(meant))
-        assert figures[0] >= 20 and figures[2] >= figures[0]
-        assert checks.CALIBRATION[f"train_concise/{check}"] == figures
+    figures = calibrate(CHAPTER, "train_concise", {k: {"train_concise": v} for k, v in VARIANTS.items()},
+                        {k: ({"train_concise": v}, which) for k, (v, which) in BUGS.items()}, CHECKS)
+    assert_calibrated(figures, checks.CALIBRATION, "train_concise")
 
 
 # -- self-checks ------------------------------------------------------------------------------
@@ -266,19 +259,19 @@ def test_selfchecks_judge_one_exercise(tmp_path):
 
 # -- the prose against its outputs ----------------------------------------------------------
 def test_prose_quotes_its_outputs():
-    text = " ".join(prose.markdown(CHAPTER).split())
+    text = prose.markdown(CHAPTER)
     assert "Gaussian noise model of chapter 03" in text and "noise model of chapter 05" not in text
-    trained = prose.output(CHAPTER, "recorded = Recorded(nn.MSELoss())")
+    trained = book_text.stored_text(CHAPTER, "code-8a87c1e5")
     final = prose.number_after(trained, "after training:")
     assert "The loss ends at about $10^{-4}$" in text and 0.5e-4 <= final <= 2e-4, final
     errors = [abs(float(v)) for v in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", trained.split("error in estimating w:")[1])]
     assert "within a thousandth of the true ones" in text and errors and max(errors) < 1e-3, errors
-    gaps = [float(v) for v in re.findall(r"\): ([\d.e-]+)", prose.output(CHAPTER, "def run(batch_size, reduction, lr"))]
+    gaps = [float(v) for v in re.findall(r"\): ([\d.e-]+)", book_text.stored_text(CHAPTER, "code-613e5d62"))]
     assert "up to floating-point rounding" in text and gaps and max(gaps) < 1e-4, gaps
-    grads = prose.output(CHAPTER, "fresh = nn.Sequential(nn.Linear(2, 1))")
+    grads = book_text.stored_text(CHAPTER, "code-be98da8e")
     bias = float(re.search(r"bias gradient,\s+autograd: tensor\(\[([-\d.]+)\]\)", grads).group(1))
     assert "of the order of $-2 \\times 4.2$" in text and -12 < bias < -6, bias
 
 
 def test_display_equations_fit_a_phone():
-    assert not prose.too_wide(CHAPTER)
+    book_text.assert_equations_fit_a_phone(CHAPTER)
