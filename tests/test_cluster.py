@@ -1,7 +1,8 @@
 """Grading on a Dask cluster: a real scheduler and two workers on 127.0.0.1 give, submission
 by submission, the results of a local run — with a worker killed mid-run, and when an
 interrupted run is resumed. A hostile submission reaches no other folder; a local run
-imports nothing of Dask; an unreachable scheduler is one line on stderr."""
+imports nothing of Dask; an unreachable scheduler, or --device cuda without a GPU worker, is
+one line on stderr."""
 import contextlib
 import dataclasses
 import json
@@ -227,3 +228,12 @@ def test_an_unreachable_cluster_is_one_line_and_a_nonzero_exit(root, capfd):
     err = capfd.readouterr().err.strip()
     assert rc != 0 and "Traceback" not in err, err
     assert "cannot reach a Dask scheduler at tcp://127.0.0.1:" in err.splitlines()[-1], err
+
+
+def test_cuda_on_a_cluster_without_gpu_workers_is_refused(root, cluster, capfd):
+    submitted = root / "cuda-submitted"
+    write_class(submitted, [STUB])
+    rc = cli.main(grade_args(submitted, root / "cuda", "--device", "cuda", "--cluster", cluster.address))
+    err = capfd.readouterr().err.strip()
+    assert rc != 0 and "Traceback" not in err, err
+    assert "--resources GPU=1" in err.splitlines()[-1], err

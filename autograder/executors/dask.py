@@ -33,7 +33,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from autograder.chapter import load_chapter
 from autograder.executors import ExecutorError
-from autograder.executors.local import _bar
+from autograder.executors.local import _bar, _say, finished_text
 from autograder.grader import Grader, SubmissionResult
 from autograder.runner import Limits, Worker
 
@@ -146,7 +146,10 @@ def grade_parallel(todo: list, graders: dict, store: Callable, device: str, jobs
     if not remote:
         return results
     with connect(cluster) as client:
-        require_workers(client, cluster, device)
+        workers = require_workers(client, cluster, device)
+        if progress:
+            _say(f"grading {len(remote)} submission(s) on the Dask cluster at {cluster}: {len(workers)} "
+                 f"worker(s), {sum(w.get('nthreads', 1) for w in workers)} thread(s)")
         client.register_plugin(plugin, plugin.name)
         try:
             futures = {client.submit(grade_on_worker, plugin.name, sub.chapter, sub.student_id,
@@ -171,8 +174,9 @@ def connect(cluster: str) -> Client:
                             "is `dask scheduler` running there?") from None
 
 
-def require_workers(client: Client, cluster: str, device: str) -> None:
-    """Return once the cluster has a worker that can take the batch's tasks, else raise."""
+def require_workers(client: Client, cluster: str, device: str) -> list[dict]:
+    """The cluster's workers (as the scheduler describes them), once one of them can take
+    the batch's tasks; else raise."""
     try:
         client.wait_for_workers(1, timeout=WORKERS_SECONDS)
     except (TimeoutError, OSError):
@@ -182,6 +186,7 @@ def require_workers(client: Client, cluster: str, device: str) -> None:
     if device == "cuda" and not any(w.get("resources", {}).get(GPU) for w in workers):
         raise ExecutorError(f"--device cuda, but no worker of the Dask cluster at {cluster} offers "
                             f"a GPU; start GPU workers with `dask worker {cluster} --resources {GPU}=1`")
+    return list(workers)
 
 
 def _collect(client: Client, futures: dict, wanted: dict, store: Callable, progress: bool, start: float,
@@ -204,7 +209,7 @@ def _collect(client: Client, futures: dict, wanted: dict, store: Callable, progr
         store(sub, results[sub])
         done += 1
         if progress:
-            _bar(done, total, time.monotonic() - start)
+            _bar(done, total, time.monotonic() - start, finished_text(sub, results[sub]))
     if failed:
         sub, error = failed[0]
         raise ExecutorError(f"{len(failed)} submission(s) could not be graded on the cluster "
