@@ -10,8 +10,6 @@ import subprocess
 import sysconfig
 from pathlib import Path
 
-import pytest
-
 from autograder import notebooks, paths
 
 # A phone's text column, in the ex of the book's body font: about 330 px (a 360 px screen
@@ -46,11 +44,11 @@ def display_equations(chapter: str) -> list[tuple[str, str]]:
 
 
 def rendered_widths(texs: list[str]) -> list[float]:
-    """The width in ex of each display equation as MathJax (the book's copy) renders it; the
-    test is skipped where Node.js or that MathJax is missing."""
+    """The width in ex of each display equation as MathJax (the book's copy) renders it
+    (Node.js runs it: ./run.sh setup installs Debian's nodejs where it is missing)."""
     node = shutil.which("node")
-    if node is None or not (MATHJAX / "node-main.js").is_file():
-        pytest.skip("measuring equations needs Node.js and sphinx-mathjax-offline's MathJax")
+    assert node, "measuring equations needs Node.js (./run.sh setup installs it where apt is available)"
+    assert (MATHJAX / "node-main.js").is_file(), f"sphinx-mathjax-offline's MathJax is not at {MATHJAX}"
     proc = subprocess.run([node, "-e", _WIDTHS_JS, f"{MATHJAX}/"], input=json.dumps(texs),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, [ln for ln in proc.stderr.splitlines() if "Error" in ln and len(ln) < 300]
