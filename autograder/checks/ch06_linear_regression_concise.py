@@ -16,9 +16,11 @@ seeds (each seed moves the initial weights and the shuffles). Rules:
   the reference runs' range (40 seeds spanned 2.2e-3).
 * ``same_draws``: the prompt asks for its recipe *exactly*, so that the run makes the same
   random draws as the reference's run from the same seed: every minibatch loss must equal
-  that run's within relative :data:`STEP_RTOL` (correct variants differ by rounding only,
-  at most 3e-6 relative; a seed set inside, an extra draw or a reordered initialisation
-  changes the very first loss).
+  that run's within relative :data:`STEP_RTOL`. Correct variants differ by rounding only:
+  at most 7e-6 relative in float32 (a summed loss with the learning rate divided by the
+  batch size), 1.8e-4 for a model trained in float64 — ten times inside; the nearest bug,
+  a gradient applied one step late, is 8 % off at its second minibatch, and a seed set
+  inside, an extra draw or another initialisation changes the very first loss.
 
 ``tests/test_chapter_06.py::test_training_checks_calibrated`` measures all three on every
 run (variants: the order of ``zero_grad``, other spellings of the initialisation, a summed
@@ -266,7 +268,7 @@ STEPS_PER_EPOCH = -(-NUM_EXAMPLES // BATCH_SIZE)
 REFERENCE_SEEDS = 5  # reference runs, one per seed, that make the bands
 BAND = 1.25  # an epoch's mean minibatch loss is accepted within this factor of the reference runs' range
 PARAMETER_SLACK = 5e-3  # the learned weight and bias, this far outside the reference runs' range
-STEP_RTOL = 1e-3  # same_draws: each minibatch loss against the reference run from the same seed
+STEP_RTOL = 2e-3  # same_draws: each minibatch loss against the reference run from the same seed
 
 
 class RecordingMSE:
@@ -501,7 +503,7 @@ def _cmp_grads(got, want, inputs, tol):
 REQUIREMENTS = [
     Requirement("load_array.dataset", "load_array",
                 "wrap the tensors in data_arrays in a data.TensorDataset", ("tensor_dataset",),
-                "(none: batches look alike)"),
+                "isinstance(loader.dataset, data.TensorDataset)"),
     Requirement("load_array.dataloader", "load_array", "return a data.DataLoader over it",
                 ("global_rng", "tensor_dataset"), "isinstance(loader, data.DataLoader)"),
     Requirement("load_array.batch_size", "load_array", "with the given batch_size",
@@ -533,14 +535,14 @@ REQUIREMENTS = [
                 ("same_draws",), "with 0 epochs, the weight normal_ draws after creating the layer"),
     Requirement("train_concise.load_array", "train_concise",
                 "data_iter = load_array((features, labels), batch_size, is_train=True), your function",
-                ("recipe",), "(your load_array is replaced by a recording one)"),
+                ("recipe",), "the loader it asks for: (2 arrays, batch_size, is_train=True)"),
     Requirement("train_concise.optimizer", "train_concise",
                 "trainer = torch.optim.SGD(net.parameters(), lr=lr)", ("trajectory", "same_draws"),
-                "the step of one minibatch against a known answer"),
+                "an exact fit of noise-free data after 100 epochs"),
     Requirement("train_concise.loop", "train_concise",
                 "for each minibatch: l = loss(net(X), y), then trainer.zero_grad(), l.backward(), "
                 "trainer.step()", ("trajectory", "final_parameters", "same_draws"),
-                "the step of one minibatch, then convergence"),
+                "an exact fit of noise-free data after 100 epochs"),
     Requirement("train_concise.given_loss", "train_concise", "use the loss you are given",
                 ("trajectory", "same_draws"), "a recording loss is called once per minibatch"),
     Requirement("train_concise.no_seed", "train_concise",
