@@ -288,6 +288,10 @@ def test_prose_quotes_its_outputs():
     assert losses[2] < 5 * floor and losses[3] < 1.5 * floor, losses
     errors = [abs(float(v)) for v in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", book_text.stored_text(CHAPTER, "code-03f8c3a9"))]
     assert "within a thousandth of the true ones" in text and errors and max(errors) < 1e-3, errors
+    timing = book_text.stored_text(CHAPTER, "code-6ea4e999")
+    ms = {name: prose.number_after(timing, name) for name in ("batch 10 ", "batch 1000", "vectorised pass")}
+    assert "the per-batch overhead" in text and "dominates completely" in text
+    assert ms["batch 10 "] > 5 * ms["batch 1000"] > 5 * ms["vectorised pass"], ms
 
 
 def test_display_equations_fit_a_phone():
