@@ -165,7 +165,7 @@ class SelfCheck:
             n, (ast.For, ast.While, ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp))]
         line = f" (line {loops[0].lineno})" if loops else ""
         return self.that(not loops, f"{self.name} has a Python loop{line}; this exercise asks for "
-                                    f"tensor operations only{': ' + why if why else ''}")
+                                    f"whole-array operations only{': ' + why if why else ''}")
 
 
 # -- hints ------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def shape_hint(got: tuple, want: tuple) -> str:
 def value_hint(a: torch.Tensor, e: torch.Tensor) -> str:
     """Recognise a constant factor or a flipped sign between ``a`` and the expected ``e``."""
     mask = e.abs() > 1e-12
-    if not mask.any() or not torch.isfinite(a).all():
+    if mask.sum() < 2 or not torch.isfinite(a).all():  # one number's ratio proves nothing
         return ""
     ratios = a[mask] / e[mask]
     k = ratios.mean().item()
