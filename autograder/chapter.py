@@ -75,14 +75,28 @@ def graded_chapters() -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def reference_namespace(slug: str) -> dict[str, Any]:
+    """The solutions' namespace (:func:`build_reference_namespace`), built once per process."""
+    return build_reference_namespace(slug)
+
+
+def build_reference_namespace(slug: str, replace: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the solutions notebook's setup and solution cells; return their namespace.
 
-    Trusted: runs in the grader, never in the harness. Cached per process.
+    Trusted: runs in the grader, never in the harness.
+
+    Args:
+        replace: grade_id → source run instead of that solution cell (for calibrating
+            checks against other implementations; the other functions see it, as in a
+            student's notebook).
     """
     nb = notebooks.read_notebook(paths.solutions_notebook(slug))
     ns: dict[str, Any] = {"__name__": "__reference__"}
     program = notebooks.build_program(nb, nb)
+    replace = dict(replace or {})
     for label, src in program.cells:
         if label.startswith(notebooks.SETUP_TAG) or label in program.found:
+            src = replace.pop(label, src)
             exec(compile(src, f"<solutions/{slug}: {label}>", "exec"), ns)
+    for label, src in replace.items():  # cells of no solution's name: run after them all
+        exec(compile(src, f"<replacing {label}>", "exec"), ns)
     return ns

@@ -210,16 +210,14 @@ def check_verdicts(chapter: str, exercise: str, variants: dict[str, dict[str, st
         ``{variant: {check: CheckOutcome(passed, message)}}``.
     """
     from autograder.grader import Grader, lead
-    from autograder.chapter import reference_namespace
+    from autograder.chapter import build_reference_namespace
     grader = Grader(load_chapter(chapter))
     ex = grader.chapter.exercise(exercise)
     wanted = [c for c in ex.checks if c.probe and (checks is None or c.name in checks)]
-    base = dict(reference_namespace(chapter))
     out = {}
     for name, replace in variants.items():
-        ns = dict(base)
-        for src in replace.values():
-            exec(compile(textwrap.dedent(src), f"<variant {name}>", "exec"), ns)
+        # the variant's cells in place of the reference's, so that every function sees them
+        ns = build_reference_namespace(chapter, {gid: textwrap.dedent(src) for gid, src in replace.items()})
         jobs = {check.name: job for check, job in grader._probes(ex)}
         outs = {}
         for check in wanted:
