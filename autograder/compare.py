@@ -6,6 +6,7 @@ from typing import Any
 import torch
 
 from autograder.spec import CheckFailed
+from course.selfcheck import shape_hint  # the same hints where students see them
 from autograder.tolerances import Tolerance
 from autograder.untrusted.wire import WireObject, WireTensor
 
@@ -51,7 +52,7 @@ def expect_tensor(got: Any, want: WireTensor, what: str, tol: Tolerance,
         raise CheckFailed(f"{what} returned a {got.type_name}, a subclass of Tensor; "
                           "return a plain torch.Tensor")
     if got.shape != want.shape:
-        hint = _shape_hint(got.shape, want.shape)
+        hint = shape_hint(got.shape, want.shape)
         raise CheckFailed(f"{what} returned shape {got.shape}; expected {want.shape}{hint}")
     if check_dtype and got.dtype != want.dtype:
         raise CheckFailed(f"{what} returned dtype {got.dtype}; expected {want.dtype}")
@@ -87,14 +88,3 @@ def expect_number(got: Any, want: float, what: str, tol: Tolerance) -> None:
     if not abs(got - want) <= tol.atol + tol.rtol * abs(want):
         raise CheckFailed(f"{what} returned {got:.6g}; expected {want:.6g} "
                           f"(tolerance '{tol.name}')")
-
-
-def _shape_hint(got: tuple, want: tuple) -> str:
-    if len(got) == 2 and len(want) == 2 and got[0] == got[1] == want[0] and want[1] == 1:
-        return (" — an (n, 1) tensor was broadcast against an (n,) one; reshape one of them "
-                "to the other's shape first")
-    if len(got) + 1 == len(want) and want[-1] == 1 and got == want[:-1]:
-        return " — the trailing dimension of size 1 is missing (use .reshape(-1, 1))"
-    if len(got) == len(want) + 1 and got[-1] == 1 and got[:-1] == want:
-        return " — there is an extra trailing dimension of size 1"
-    return ""

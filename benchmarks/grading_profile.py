@@ -40,18 +40,14 @@ from autograder import batch, formats, references  # noqa: E402
 from autograder.chapter import graded_chapters, load_chapter  # noqa: E402
 from autograder.grader import Grader  # noqa: E402
 from autograder.runner import Worker  # noqa: E402
+from course.timing import median_time  # noqa: E402
 from tests.corpus import SOLUTION, write_case  # noqa: E402
 
 STAGES = ("read", "references", "cells", "probes", "overhead", "stand-ins", "compare", "write")
 
 
 def median_seconds(run, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_time(run, repeat=repeat, warmup=0)
 
 
 def start_seconds(repeat: int) -> float:

@@ -9,7 +9,6 @@ import csv
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from autograder.spec import CheckResult, ExerciseResult
 from autograder.submissions import Submission
 from course import release
 from tests import test_chapter_05 as ch05
+from tests.servers import free_port, stop
 from tests.corpus import SOLUTION, STUB, Case, write_case, write_nbgrader_course
 
 CHAPTER = ch05.CHAPTER
@@ -87,12 +87,6 @@ def course(tmp_path_factory):
     return root, results
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def formgrader(course, tmp_path_factory):
     """A jupyter server with formgrader on 127.0.0.1 serving the course; its base URL."""
@@ -109,12 +103,7 @@ def formgrader(course, tmp_path_factory):
         wait_until_up(server, base, home / "server.log")
         yield base
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 def wait_until_up(server, base: str, log: Path) -> None:

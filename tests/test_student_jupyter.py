@@ -18,7 +18,7 @@ import pytest
 from autograder import paths
 from autograder.chapter import load_chapter
 from tests.corpus import Case, write_case
-from tests.test_formgrader import free_port
+from tests.servers import free_port, stop
 
 CH05 = "05_linear_regression_scratch"
 WRONG_LINREG = Case("wrong", replace={"linreg": "def linreg(X, w, b):\n    return X @ w - b\n"})
@@ -53,11 +53,7 @@ def lab(tmp_path_factory):
             pytest.fail("JupyterLab did not start:\n" + (home / "lab.log").read_text()[-2000:])
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def status(url: str, method: str = "GET") -> int:

@@ -9,9 +9,7 @@ figures.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from pathlib import Path
 from statistics import mean, median
 
 from autograder.grader import SubmissionResult
-from autograder.formats.common import atomic_write, rich_text, write_csv
+from autograder.formats.common import atomic_write, png_img, rich_text, write_csv
 from autograder.spec import ExerciseResult
 
 CLASS_COLUMNS = ["chapter", "exercise", "submissions", "max_score", "mean", "median",
@@ -176,11 +174,7 @@ def _distribution_img(chapter: str, subs: list[SubmissionResult]) -> str:
         ax.axis("off")
     axes[0][0].set_ylabel("students", fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode()
-    return f"<img alt='score distribution per exercise, {_e(chapter)}' src='data:image/png;base64,{data}'>"
+    return png_img(fig, f"score distribution per exercise, {chapter}")
 
 
 def _exercise_names(subs: list[SubmissionResult]) -> list[str]:

@@ -1,11 +1,9 @@
 """feedback/<student>/<chapter>.html: a student's feedback page."""
 from __future__ import annotations
 
-import base64
-import io
 import re
 
-from autograder.formats.common import escape as _e, num as _num, rich_text
+from autograder.formats.common import escape as _e, num as _num, png_img, rich_text
 from autograder.grader import SubmissionResult
 
 
@@ -155,8 +153,4 @@ def _curve_img(curve: dict) -> str:
     ax.set_ylabel(ylabel)
     ax.legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode()
-    return f"<img alt='your {_e(ylabel)} over the reference' src='data:image/png;base64,{data}'>"
+    return png_img(fig, f"your {ylabel} over the reference")
