@@ -258,7 +258,7 @@ def make_proxy(name: str, transport) -> Callable:
         answer = transport.ask(request)
         if "error" in answer:
             raise StandInError(f"{name}(...) raised {answer['error']}")
-        live = Live([_plain(t) for t in answer.get("out_tensors", [])], answer.get("out_arrays", []),
+        live = Live([_on_its_device(t) for t in answer.get("out_tensors", [])], answer.get("out_arrays", []),
                     [_generator(s) for s in answer.get("out_generators", [])])
         _apply_effects(slots, answer.get("effects", {}))
         result = decode(answer.get("result"), live)
@@ -270,6 +270,16 @@ def make_proxy(name: str, transport) -> Callable:
 
 def _plain(value) -> torch.Tensor:
     return value.values if isinstance(value, wire.WireTensor) else torch.as_tensor(value)
+
+
+def _on_its_device(value) -> torch.Tensor:
+    """A returned tensor on the device the reference computed it on (a GPU job's stand-in
+    answers on the GPU), when this process has that device."""
+    t = _plain(value)
+    device = getattr(value, "device", "cpu")
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return t.to(device)
+    return t
 
 
 def _generator(state) -> torch.Generator:
