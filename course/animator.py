@@ -92,17 +92,23 @@ class Animator:
         self.fig.tight_layout()
 
 
+TITLE_POINTS = 8  # the font size of show_images' titles
+
+
 def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 1.5):
     """A grid of grayscale images with optional titles; returns the figure's axes.
 
     Args:
         imgs: a tensor ``(n, 28, 28)`` / ``(n, 1, 28, 28)`` or a list of images.
         num_rows, num_cols: the grid.
-        titles: one string per image (it may contain a newline).
+        titles: one string per image (it may contain newlines: each row of the grid gets the
+            height of the longest title, so that titles never reach into the row above).
         scale: inches per image.
     """
-    fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale * 1.15),
-                             squeeze=False)
+    lines = max((str(t).count("\n") + 1 for t in titles), default=0) if titles is not None else 0
+    title_height = lines * TITLE_POINTS * 1.4 / 72  # inches above each image for its title
+    fig, axes = plt.subplots(num_rows, num_cols, squeeze=False,
+                             figsize=(num_cols * scale, num_rows * (scale + title_height) + 0.1))
     axes = axes.flatten()
     for i, (ax, img) in enumerate(zip(axes, imgs)):
         img = img.detach().cpu().reshape(img.shape[-2:]) if torch.is_tensor(img) else img
@@ -110,7 +116,7 @@ def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 
         ax.set_xticks([])
         ax.set_yticks([])
         if titles is not None and i < len(titles):
-            ax.set_title(titles[i], fontsize=8)
+            ax.set_title(titles[i], fontsize=TITLE_POINTS)
     for ax in axes[len(imgs):]:
         ax.axis("off")
     fig.tight_layout()

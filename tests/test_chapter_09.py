@@ -1,73 +1,185 @@
-"""Chapter 09: the solutions score full marks, the stubs zero, and each realistic wrong
-submission loses exactly the points it should, with a message naming the problem.
+"""Chapter 09: the solutions score full marks, the stubs and code that does nothing zero; each
+row of the requirement table has a submission that loses exactly that row's points; a broken
+`accuracy`, `evaluate_accuracy` or `train_epoch` costs the exercises that use it nothing (the
+issue's example: an `accuracy` returning a fraction grades 12.5 of 14.5); the training checks
+are calibrated; each self-check judges its own exercise; the text agrees with its outputs and
+the image grids' titles stay clear of the row above.
 
-Every graded submission trains softmax regression on all of Fashion-MNIST (a few seconds
-in the harness), so the corpus is kept small."""
+Every graded submission trains softmax regression on all of Fashion-MNIST (seconds in the
+harness), so the corpus holds one submission per requirement row and little else."""
+import re
+import textwrap
+
 import pytest
 
-from tests.corpus import SOLUTION, STUB, Case, assert_case, grade_corpus
+from autograder.checks import ch09_softmax_regression_training as checks
+from tests import prose
+from tests.book_text import stored_text
+from tests.corpus import (SOLUTION, STUB, assert_case, assert_requirements_covered, check_verdicts,
+                          doing_nothing_cases, grade_corpus, requirement_case)
+from tests.kernel import assert_selfchecks_judge_one_exercise, solution_sources
 
 CHAPTER = "09_softmax_regression_training"
+SOLVED = solution_sources(CHAPTER)
+STANDS_IN = "graded with a working"
+TRAINING_CELL = "code-6256b70b"  # the from-scratch model after 10 epochs
+CONCISE_CELL = "code-d6504ea3"  # the concise model after 10 epochs
+LONG_RUN_CELL = "code-f16eda78"  # 30 epochs on all the training images
 
-CASES = [
-    SOLUTION,
-    STUB,
-    # train_epoch and the training check call the student's accuracy, so its crash on
-    # (n, 10) scores against (n,) labels costs them too.
-    Case("accuracy_compares_scores_with_labels", replace={"accuracy": """
-        def accuracy(y_hat, y):
-            return float((y_hat.type(y.dtype) == y).sum())
-        """}, scores={"accuracy": 0.5, "evaluate_accuracy": 0, "train_epoch": 0, "training": 0},
-         messages={"accuracy": "not y_hat itself", "train_epoch": "size of tensor"}),
-    Case("train_epoch_forgets_zero_grad", replace={"train_epoch": """
-        def train_epoch(net, train_iter, loss, updater):
-            if isinstance(net, torch.nn.Module):
-                net.train()
-            metric = Accumulator(3)
-            for X, y in train_iter:
-                y_hat = net(X)
-                l = loss(y_hat, y)
-                if isinstance(updater, torch.optim.Optimizer):
-                    l.mean().backward()
-                    updater.step()
-                else:
-                    l.sum().backward()
-                    updater(X.shape[0])
-                metric.add(float(l.detach().sum()), accuracy(y_hat.detach(), y), y.numel())
-            return metric[0] / metric[2], metric[1] / metric[2]
-        """}, scores={"train_epoch": 2.5}, messages={"train_epoch": "zero_grad"}),
-    Case("train_epoch_mean_loss_with_custom_updater", replace={"train_epoch": """
-        def train_epoch(net, train_iter, loss, updater):
-            if isinstance(net, torch.nn.Module):
-                net.train()
-            metric = Accumulator(3)
-            for X, y in train_iter:
-                y_hat = net(X)
-                l = loss(y_hat, y)
-                if isinstance(updater, torch.optim.Optimizer):
-                    updater.zero_grad()
-                    l.mean().backward()
-                    updater.step()
-                else:
-                    l.mean().backward()
-                    updater(X.shape[0])
-                metric.add(float(l.detach().sum()), accuracy(y_hat.detach(), y), y.numel())
-            return metric[0] / metric[2], metric[1] / metric[2]
-        """}, scores={"train_epoch": 2.5, "training": 0},
-         messages={"train_epoch": "l.sum()", "training": "the training loss after epoch 1"}),
-    Case("evaluate_accuracy_averages_batches", replace={"evaluate_accuracy": """
-        def evaluate_accuracy(net, data_iter):
-            if isinstance(net, torch.nn.Module):
-                net.eval()
-            accs = []
-            with torch.no_grad():
-                for X, y in data_iter:
-                    accs.append(accuracy(net(X), y) / len(y))
-            return sum(accs) / len(accs)
-        """}, scores={"evaluate_accuracy": 1, "training": 2},
-         messages={"evaluate_accuracy": "mean of the batches' accuracies",
-                   "training": "evaluate_accuracy reported"}),
+
+# -- submissions, written by parts ----------------------------------------------------------------
+def lines(*body: str, indent: int = 12) -> str:
+    return "".join(" " * indent + line + "\n" for line in body)
+
+
+OPTIMIZER = lines("updater.zero_grad()", "l.mean().backward()", "updater.step()")
+CUSTOM = lines("l.sum().backward()", "updater(X.shape[0])")
+METRICS = lines("metric.add(float(l.detach().sum()), accuracy(y_hat.detach(), y), y.numel())", indent=8)
+
+
+def epoch(optimizer: str = OPTIMIZER, custom: str = CUSTOM, metrics: str = METRICS,
+          returns: str = "metric[0] / metric[2], metric[1] / metric[2]", mode: str = "net.train()",
+          loop: str = "for X, y in train_iter:", forward: str = "net(X)", loss_of: str = "loss(y_hat, y)",
+          is_optimizer: str = "isinstance(updater, torch.optim.Optimizer)") -> str:
+    """A train_epoch: the solution's, with any part replaced."""
+    return (f"def train_epoch(net, train_iter, loss, updater):\n"
+            f"    if isinstance(net, torch.nn.Module):\n        {mode}\n"
+            f"    metric = Accumulator(3)\n    {loop}\n        y_hat = {forward}\n        l = {loss_of}\n"
+            f"        if {is_optimizer}:\n{optimizer}        else:\n{custom}{metrics}    return {returns}\n")
+
+
+def accuracy(body: str) -> str:
+    return "def accuracy(y_hat, y):\n" + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ") + "\n"
+
+
+def evaluate(body: str) -> str:
+    return "def evaluate_accuracy(net, data_iter):\n" + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ") + "\n"
+
+
+def predict(body: str) -> str:
+    return "def predict(net, X):\n" + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ") + "\n"
+
+
+ACCURACY_FRACTION = accuracy("""
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(1)
+    return float((y_hat.type(y.dtype) == y).float().mean())
+    """)
+ACCURACY_ARGMIN = accuracy("""
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmin(1)
+    return float((y_hat.type(y.dtype) == y).sum())
+    """)
+ACCURACY_SCORES_WITH_LABELS = accuracy("return float((y_hat.type(y.dtype) == y).sum())")
+EVALUATE_COUNT = evaluate("""
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    metric = Accumulator(2)
+    with torch.no_grad():
+        for X, y in data_iter:
+            metric.add(accuracy(net(X), y), y.numel())
+    return metric[0]
+    """)
+EVALUATE_MEAN_OF_BATCHES = evaluate("""
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    accs = []
+    with torch.no_grad():
+        for X, y in data_iter:
+            accs.append(accuracy(net(X), y) / len(y))
+    return sum(accs) / len(accs)
+    """)
+EVALUATE_WITHOUT = {  # the solution without one of its lines
+    "eval": evaluate(textwrap.dedent(SOLVED["evaluate_accuracy"].split("\n", 1)[1]).replace(
+        "if isinstance(net, torch.nn.Module):\n    net.eval()\n", "")),
+    "no_grad": evaluate("""
+        if isinstance(net, torch.nn.Module):
+            net.eval()
+        metric = Accumulator(2)
+        for X, y in data_iter:
+            metric.add(accuracy(net(X), y), y.numel())
+        return metric[0] / metric[1]
+        """),
+}
+EPOCH_MEAN_WITH_CUSTOM = epoch(custom=lines("l.mean().backward()", "updater(X.shape[0])"))
+EPOCH_NEVER_ZEROES = epoch(optimizer=lines("l.mean().backward()", "updater.step()"))
+
+REQUIREMENT_CASES = [
+    # the issue's example: one bug in accuracy, charged once (12.5 of 14.5)
+    requirement_case(CHAPTER, "accuracy.count", replace={"accuracy": ACCURACY_FRACTION},
+                     messages={"accuracy": "the fraction", "evaluate_accuracy": STANDS_IN + " `accuracy`",
+                               "train_epoch": STANDS_IN + " `accuracy`", "training": STANDS_IN}),
+    requirement_case(CHAPTER, "accuracy.float", replace={"accuracy": accuracy("""
+        if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+            y_hat = y_hat.argmax(1)
+        return (y_hat.type(y.dtype) == y).sum()
+        """)}, messages={"accuracy": "expected a Python float"}),
+    requirement_case(CHAPTER, "accuracy.argmax", replace={"accuracy": ACCURACY_ARGMIN},
+                     messages={"accuracy": "largest entry of each row"}),
+    requirement_case(CHAPTER, "accuracy.logits", replace={"accuracy": accuracy("""
+        if y_hat.dim() > 1 and (y_hat >= 0).all():
+            y_hat = y_hat.argmax(1)
+        return float((y_hat.type(y.dtype) == y).sum())
+        """)}, messages={"accuracy": "(logits)"}),
+    requirement_case(CHAPTER, "accuracy.indices", replace={"accuracy": accuracy(
+        "return float((y_hat.argmax(1).type(y.dtype) == y).sum())")}, messages={"accuracy": "IndexError"}),
+    requirement_case(CHAPTER, "accuracy.any_dtype", replace={"accuracy": accuracy("""
+        if y_hat.is_floating_point():
+            y_hat = y_hat.argmax(1)
+        return float((y_hat.type(y.dtype) == y).sum())
+        """)}, messages={"accuracy": "[float32]"}),
+    # one bug, one penalty: the training is graded with a working evaluate_accuracy
+    requirement_case(CHAPTER, "evaluate_accuracy.value", replace={"evaluate_accuracy": EVALUATE_COUNT},
+                     messages={"training": STANDS_IN + " `evaluate_accuracy`"}),
+    requirement_case(CHAPTER, "evaluate_accuracy.weighting", replace={"evaluate_accuracy": EVALUATE_MEAN_OF_BATCHES},
+                     messages={"evaluate_accuracy": "mean of the batches' accuracies",
+                               "training": STANDS_IN + " `evaluate_accuracy`"}),
+    requirement_case(CHAPTER, "evaluate_accuracy.eval_mode", replace={"evaluate_accuracy": EVALUATE_WITHOUT["eval"]},
+                     messages={"evaluate_accuracy": "net.eval()"}),
+    requirement_case(CHAPTER, "evaluate_accuracy.plain_function", replace={"evaluate_accuracy": evaluate(
+        textwrap.dedent(SOLVED["evaluate_accuracy"].split("\n", 1)[1]).replace(
+            "if isinstance(net, torch.nn.Module):\n    net.eval()\n", "net.eval()\n"))},
+        messages={"evaluate_accuracy": "AttributeError"}),
+    requirement_case(CHAPTER, "evaluate_accuracy.no_grad", replace={"evaluate_accuracy": EVALUATE_WITHOUT["no_grad"]},
+                     messages={"evaluate_accuracy": "torch.no_grad()"}),
+    requirement_case(CHAPTER, "train_epoch.zero_grad", replace={"train_epoch": EPOCH_NEVER_ZEROES},
+                     messages={"train_epoch": "accumulate"}),
+    requirement_case(CHAPTER, "train_epoch.optimizer_mean", replace={"train_epoch": epoch(
+        optimizer=lines("updater.zero_grad()", "l.sum().backward()", "updater.step()"))},
+        messages={"train_epoch": "l.mean()"}),
+    requirement_case(CHAPTER, "train_epoch.step", replace={"train_epoch": epoch(
+        optimizer=lines("updater.zero_grad()", "l.mean().backward()"))},
+        messages={"train_epoch": "never called updater.step()"}),
+    # one bug, one penalty: the training is graded with a working train_epoch
+    requirement_case(CHAPTER, "train_epoch.custom_sum", replace={"train_epoch": EPOCH_MEAN_WITH_CUSTOM},
+                     messages={"train_epoch": "l.sum()", "training": STANDS_IN + " `train_epoch`"}),
+    requirement_case(CHAPTER, "train_epoch.batch_size", replace={"train_epoch": epoch(
+        loop="size = None\n    for X, y in train_iter:\n        size = size or X.shape[0]",
+        custom=lines("l.sum().backward()", "updater(size)"))},
+        messages={"train_epoch": "the last batch is smaller"}),
+    requirement_case(CHAPTER, "train_epoch.mean_loss", replace={"train_epoch": epoch(
+        metrics=lines("metric.add(float(l.detach().mean()), accuracy(y_hat.detach(), y), y.numel())", indent=8))},
+        messages={"train_epoch": "mean loss"}),
+    requirement_case(CHAPTER, "train_epoch.accuracy", replace={"train_epoch": epoch(
+        returns="metric[0] / metric[2], metric[1] / len(train_iter)")}, messages={"train_epoch": "an accuracy of"}),
+    requirement_case(CHAPTER, "train_epoch.floats", replace={"train_epoch": epoch(
+        returns="torch.tensor(metric[0] / metric[2]), torch.tensor(metric[1] / metric[2])")},
+        messages={"train_epoch": "Python floats"}),
+    requirement_case(CHAPTER, "train_epoch.train_mode", replace={"train_epoch": epoch(mode="pass")},
+                     messages={"train_epoch": "net.train()"}),
+    requirement_case(CHAPTER, "predict.indices", replace={"predict": predict("""
+        with torch.no_grad():
+            return net(X).argmax(1).float()
+        """)}, messages={"predict": "dtype"}),
+    requirement_case(CHAPTER, "predict.one_example", replace={"predict": predict("""
+        with torch.no_grad():
+            return net(X).argmax(1).squeeze()
+        """)}, messages={"predict": "shape (1, 1, 4, 4)"}),
+    requirement_case(CHAPTER, "predict.no_grad", replace={"predict": predict("return net(X).argmax(1)")},
+                     messages={"predict": "torch.no_grad()"}),
 ]
+
+CASES = [SOLUTION, STUB, *doing_nothing_cases(CHAPTER), *REQUIREMENT_CASES]
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +190,326 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_corpus_case(results, case):
     assert_case(CHAPTER, results[case.name], case)
+
+
+def test_every_requirement_has_its_case():
+    assert_requirements_covered(CHAPTER, CASES)
+
+
+def test_an_accuracy_returning_a_fraction_costs_its_own_points_only(results):
+    """The issue's example: 9 of 14.5 points were lost for this one bug; now 2."""
+    result = results["req_accuracy.count"]
+    assert (result.score, result.max_score) == (12.5, 14.5)
+
+
+# -- calibration of the training checks ---------------------------------------------------------
+def pieces(**replace: str) -> dict:
+    """train_epoch, accuracy and evaluate_accuracy as the solutions write them, with some replaced.
+    All three are defined again in the variant's namespace, so that each calls the others as
+    replaced (check_verdicts runs on a copy of the reference namespace, whose own functions
+    would still call the reference's)."""
+    return {name: replace.get(name, SOLVED[name]) for name in ("accuracy", "evaluate_accuracy", "train_epoch")}
+
+
+EPOCH_CHECKS = ("optimizer", "custom_updater")  # train_epoch's own training checks
+TRAINING_CHECKS = ("trajectory", "test_accuracy")  # the training exercise's
+ALL = EPOCH_CHECKS + TRAINING_CHECKS
+# Variants that change only the optimizer branch are variants for train_epoch's checks alone (the
+# training runs with a custom updater); each full training run takes seconds, so test_accuracy
+# gets 20 variants and as many bugs, the others more.
+# Another correct order of the batches, drawn from torch's generator: SGD over any order is correct,
+# and the training checks must accept it. train_epoch's own checks expect train_iter's order.
+REORDERED = "for i in torch.randperm(len(batches)).tolist():\n        X, y = batches[i]"
+
+VARIANTS = {  # variant → (its pieces, the checks it is a variant for)
+    "reference": (pieces(), ALL),
+    "zero_grad_after_step": (pieces(train_epoch=epoch(optimizer=lines(
+        "l.mean().backward()", "updater.step()", "updater.zero_grad()"))), EPOCH_CHECKS),
+    "net_zero_grad": (pieces(train_epoch=epoch(optimizer=lines(
+        "net.zero_grad()", "l.mean().backward()", "updater.step()"))), EPOCH_CHECKS),
+    "zero_grad_keeps_zeros": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad(set_to_none=False)", "l.mean().backward()", "updater.step()"))), EPOCH_CHECKS),
+    "grads_set_to_none": (pieces(train_epoch=epoch(optimizer=lines(
+        "for p in net.parameters():", "    p.grad = None", "l.mean().backward()", "updater.step()"))), EPOCH_CHECKS),
+    "mean_as_sum_over_n": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad()", "(l.sum() / len(y)).backward()", "updater.step()"))), EPOCH_CHECKS),
+    "sum_as_mean_times_n": (pieces(train_epoch=epoch(custom=lines(
+        "(l.mean() * X.shape[0]).backward()", "updater(X.shape[0])"))), ALL),
+    "retain_graph": (pieces(train_epoch=epoch(custom=lines(
+        "l.sum().backward(retain_graph=True)", "updater(X.shape[0])"))), ALL),
+    "updater_len_y": (pieces(train_epoch=epoch(custom=lines("l.sum().backward()", "updater(len(y))"))), ALL),
+    "updater_numel": (pieces(train_epoch=epoch(custom=lines("l.sum().backward()", "updater(y.numel())"))), ALL),
+    "duck_typed_optimizer": (pieces(train_epoch=epoch(is_optimizer="hasattr(updater, 'step')")), ALL),
+    "sgd_subclass_test": (pieces(train_epoch=epoch(is_optimizer="isinstance(updater, torch.optim.SGD)")), ALL),
+    "enumerated_batches": (pieces(train_epoch=epoch(loop="for i, (X, y) in enumerate(train_iter):")), ALL),
+    "forward_inline": (pieces(train_epoch=epoch(forward="net(X.reshape(X.shape))")), ALL),
+    "float64_sums": (pieces(train_epoch=epoch(metrics=lines(
+        "metric.add(l.detach().double().sum().item(), accuracy(y_hat.detach(), y), len(y))", indent=8))), ALL),
+    "numpy_sum": (pieces(train_epoch=epoch(metrics=lines(
+        "metric.add(float(l.detach().numpy().sum()), accuracy(y_hat.detach(), y), X.shape[0])", indent=8))), ALL),
+    "metrics_under_no_grad": (pieces(train_epoch=epoch(metrics=lines(
+        "with torch.no_grad():", "    metric.add(l.sum(), accuracy(y_hat, y), len(y))", indent=8))), ALL),
+    "inline_accuracy": (pieces(train_epoch=epoch(metrics=lines(
+        "metric.add(float(l.detach().sum()), float((y_hat.argmax(dim=1) == y).sum()), y.numel())", indent=8))), EPOCH_CHECKS + ("trajectory",)),
+    "float64_counters": (pieces(train_epoch=epoch(
+        loop="sums = torch.zeros(3, dtype=torch.float64)\n    for X, y in train_iter:",
+        metrics=lines("sums += torch.tensor([float(l.detach().sum()), accuracy(y_hat.detach(), y), len(y)],",
+                      "                    dtype=torch.float64)", indent=8),
+        returns="float(sums[0] / sums[2]), float(sums[1] / sums[2])")), EPOCH_CHECKS + ("trajectory",)),
+    "plain_counters": (pieces(train_epoch=epoch(
+        loop="total, correct, n = 0.0, 0.0, 0\n    for X, y in train_iter:",
+        metrics=lines("total += l.sum().item()", "correct += accuracy(y_hat, y)", "n += len(y)", indent=8),
+        returns="total / n, correct / n")), ALL),
+    "reordered_batches": (pieces(train_epoch=epoch(
+        loop="batches = list(train_iter)\n    " + REORDERED)), TRAINING_CHECKS),
+    "reversed_batches": (pieces(train_epoch=epoch(loop="for X, y in reversed(list(train_iter)):")), TRAINING_CHECKS),
+    "accuracy_max_indices": (pieces(accuracy=accuracy("""
+        if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+            y_hat = y_hat.max(dim=1).indices
+        return float((y_hat.to(y.dtype) == y).sum())
+        """)), TRAINING_CHECKS),
+    "accuracy_eq_float_sum": (pieces(accuracy=accuracy("""
+        preds = y_hat.argmax(axis=1) if y_hat.ndim == 2 else y_hat
+        return torch.eq(preds.type(y.dtype), y).float().sum().item()
+        """)), TRAINING_CHECKS),
+    "evaluate_plain_counts": (pieces(evaluate_accuracy=evaluate("""
+        if isinstance(net, torch.nn.Module):
+            net.eval()
+        correct, total = 0.0, 0
+        with torch.no_grad():
+            for X, y in data_iter:
+                correct += accuracy(net(X), y)
+                total += y.numel()
+        return correct / total
+        """)), TRAINING_CHECKS),
+    "evaluate_inference_mode": (pieces(evaluate_accuracy=evaluate("""
+        if hasattr(net, 'eval'):
+            net.eval()
+        metric = Accumulator(2)
+        with torch.inference_mode():
+            for X, y in data_iter:
+                metric.add(accuracy(net(X), y), len(y))
+        return metric[0] / metric[1]
+        """)), TRAINING_CHECKS),
+    "evaluate_concatenated": (pieces(evaluate_accuracy=evaluate("""
+        if isinstance(net, torch.nn.Module):
+            net.eval()
+        with torch.no_grad():
+            preds, labels = zip(*[(net(X).argmax(1), y) for X, y in data_iter])
+        return accuracy(torch.cat(preds), torch.cat(labels)) / len(torch.cat(labels))
+        """)), TRAINING_CHECKS),
+}
+
+BUGS = {  # bug → (its pieces, the checks that must catch it)
+    # with an optimizer (train_epoch's optimizer check)
+    "never_zeroes": (pieces(train_epoch=EPOCH_NEVER_ZEROES), ("optimizer",)),
+    "zeroes_once": (pieces(train_epoch=epoch(
+        loop="updater.zero_grad() if hasattr(updater, 'zero_grad') else None\n    for X, y in train_iter:",
+        optimizer=lines("l.mean().backward()", "updater.step()"))), ("optimizer",)),
+    "optimizer_sum": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad()", "l.sum().backward()", "updater.step()"))), ("optimizer",)),
+    "optimizer_no_step": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad()", "l.mean().backward()"))), ("optimizer",)),
+    "zero_grad_before_step": (pieces(train_epoch=epoch(optimizer=lines(
+        "l.mean().backward()", "updater.zero_grad()", "updater.step()"))), ("optimizer",)),
+    "step_before_backward": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad()", "updater.step()", "l.mean().backward()"))), ("optimizer",)),
+    "steps_twice": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad()", "l.mean().backward()", "updater.step()", "updater.step()"))), ("optimizer",)),
+    "mean_over_batch_size_again": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad()", "(l.mean() / len(y)).backward()", "updater.step()"))), ("optimizer",)),
+    "sum_over_256": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad()", "(l.sum() / 256).backward()", "updater.step()"))), ("optimizer",)),
+    "sum_over_number_of_batches": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad()", "(l.sum() / len(train_iter)).backward()", "updater.step()"))), ("optimizer",)),
+    "optimizer_backward_twice": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad()", "l.mean().backward(retain_graph=True)", "l.mean().backward()",
+        "updater.step()"))), ("optimizer",)),
+    "optimizer_vector_backward": (pieces(train_epoch=epoch(optimizer=lines(
+        "updater.zero_grad()", "l.backward()", "updater.step()"))), ("optimizer",)),
+    "optimizer_called_like_a_function": (pieces(train_epoch=epoch(is_optimizer="False")), ("optimizer",)),
+    "one_step_per_epoch": (pieces(train_epoch=epoch(
+        optimizer=lines("(l.mean() / len(train_iter)).backward()"),
+        returns="(updater.step() if hasattr(updater, 'step') else None, metric[0] / metric[2], "
+                "metric[1] / metric[2])[1:]")), ("optimizer",)),
+    # either way (train_epoch's checks and the training's)
+    "double_softmax": (pieces(train_epoch=epoch(loss_of="loss(torch.softmax(y_hat, 1), y)")), ALL),
+    "first_batch_only": (pieces(train_epoch=epoch(metrics=METRICS + lines("break", indent=8))), ALL),
+    "no_grad_forward": (pieces(train_epoch=epoch(forward="net(X.detach()).detach()")), ALL),
+    "loss_arguments_swapped": (pieces(train_epoch=epoch(loss_of="loss(y, y_hat)")), ALL),
+    "detached_loss": (pieces(train_epoch=epoch(loss_of="loss(y_hat.detach(), y)")), ALL),
+    "skips_the_last_batch": (pieces(train_epoch=epoch(
+        loop="n0 = None\n    for X, y in train_iter:\n        n0 = n0 or len(y)\n        if len(y) < n0:\n"
+             "            continue")), EPOCH_CHECKS),
+    # with a custom updater (train_epoch's custom_updater check and the training's)
+    "mean_with_custom_updater": (pieces(train_epoch=EPOCH_MEAN_WITH_CUSTOM), ("custom_updater",) + TRAINING_CHECKS),
+    "updater_gets_1": (pieces(train_epoch=epoch(custom=lines("l.sum().backward()", "updater(1)"))),
+                       ("custom_updater",) + TRAINING_CHECKS),
+    # a step 9 % too large (256 / 235): the trajectory sees it, the final accuracy is as good
+    "updater_gets_number_of_batches": (pieces(train_epoch=epoch(custom=lines(
+        "l.sum().backward()", "updater(len(train_iter))"))), ("custom_updater", "trajectory")),
+    "updater_gets_pixels": (pieces(train_epoch=epoch(custom=lines("l.sum().backward()", "updater(X.numel())"))),
+                            ("custom_updater",) + TRAINING_CHECKS),
+    "updater_gets_half_the_batch": (pieces(train_epoch=epoch(custom=lines(
+        "l.sum().backward()", "updater(X.shape[0] // 2)"))), ("custom_updater", "trajectory")),
+    "updater_gets_the_first_size": (pieces(train_epoch=epoch(
+        loop="size = None\n    for X, y in train_iter:\n        size = size or X.shape[0]",
+        custom=lines("l.sum().backward()", "updater(size)"))), ("custom_updater",)),
+    "updater_gets_channels": (pieces(train_epoch=epoch(custom=lines("l.sum().backward()", "updater(X.shape[1])"))),
+                              ("custom_updater",) + TRAINING_CHECKS),
+    "updater_called_twice": (pieces(train_epoch=epoch(custom=lines(
+        "l.sum().backward()", "updater(X.shape[0])", "updater(X.shape[0])"))), ("custom_updater",)),
+    "updater_before_backward": (pieces(train_epoch=epoch(custom=lines(
+        "updater(X.shape[0])", "l.sum().backward()"))), ("custom_updater",) + TRAINING_CHECKS),
+    "no_backward": (pieces(train_epoch=epoch(custom=lines("updater(X.shape[0])"))),
+                    ("custom_updater",) + TRAINING_CHECKS),
+    "custom_backward_twice": (pieces(train_epoch=epoch(custom=lines(
+        "l.sum().backward(retain_graph=True)", "l.sum().backward()", "updater(X.shape[0])"))),
+        ("custom_updater", "trajectory")),
+    "custom_vector_backward": (pieces(train_epoch=epoch(custom=lines("l.backward()", "updater(X.shape[0])"))),
+                               ("custom_updater",) + TRAINING_CHECKS),
+    "sum_over_n_squared": (pieces(train_epoch=epoch(custom=lines(
+        "(l.sum() / X.shape[0]).backward()", "updater(X.shape[0])"))), ("custom_updater",) + TRAINING_CHECKS),
+    "optimizer_branch_always": (pieces(train_epoch=epoch(is_optimizer="True")),
+                                ("custom_updater",) + TRAINING_CHECKS),
+    # what train_epoch returns (the trajectory)
+    "loss_per_batch": (pieces(train_epoch=epoch(metrics=lines(
+        "metric.add(float(l.detach().sum()), accuracy(y_hat.detach(), y), 1)", indent=8))), ("trajectory",)),
+    "mean_of_batch_means": (pieces(train_epoch=epoch(metrics=lines(
+        "metric.add(float(l.detach().mean()), accuracy(y_hat.detach(), y), y.numel())", indent=8))), ("trajectory",)),
+    "returns_sums": (pieces(train_epoch=epoch(returns="metric[0], metric[1]")), ("trajectory",)),
+    "returns_swapped": (pieces(train_epoch=epoch(returns="metric[1] / metric[2], metric[0] / metric[2]")),
+                        ("trajectory",)),
+    "returns_the_correct_count": (pieces(train_epoch=epoch(returns="metric[0] / metric[2], metric[1]")),
+                                  ("trajectory",)),
+    "returns_the_last_batch": (pieces(train_epoch=epoch(returns="float(l.mean()), accuracy(y_hat, y) / len(y)")),
+                               ("trajectory",)),
+    # accuracy and evaluate_accuracy (the training's checks)
+    "accuracy_fraction": (pieces(accuracy=ACCURACY_FRACTION), TRAINING_CHECKS),
+    "accuracy_argmin": (pieces(accuracy=ACCURACY_ARGMIN), TRAINING_CHECKS),
+    "accuracy_scores_with_labels": (pieces(accuracy=ACCURACY_SCORES_WITH_LABELS), TRAINING_CHECKS),
+    "accuracy_argmax_over_the_batch": (pieces(accuracy=accuracy("""
+        if y_hat.dim() > 1:
+            y_hat = y_hat.argmax(0)
+        return float((y_hat.type(y.dtype) == y).sum())
+        """)), TRAINING_CHECKS),
+    "evaluate_count": (pieces(evaluate_accuracy=EVALUATE_COUNT), TRAINING_CHECKS),
+    "evaluate_divides_by_batches": (pieces(evaluate_accuracy=evaluate("""
+        metric = Accumulator(2)
+        with torch.no_grad():
+            for X, y in data_iter:
+                metric.add(accuracy(net(X), y), 1)
+        return metric[0] / metric[1]
+        """)), TRAINING_CHECKS),
+    "evaluate_mean_of_batches": (pieces(evaluate_accuracy=EVALUATE_MEAN_OF_BATCHES), ("test_accuracy",)),
+    "evaluate_first_batch_only": (pieces(evaluate_accuracy=evaluate("""
+        with torch.no_grad():
+            for X, y in data_iter:
+                return accuracy(net(X), y) / len(y)
+        """)), ("test_accuracy",)),
+    "evaluate_integer_division": (pieces(evaluate_accuracy=evaluate(textwrap.dedent(
+        SOLVED["evaluate_accuracy"].split("\n", 1)[1]).replace(
+        "return metric[0] / metric[1]", "return int(metric[0]) // int(metric[1])"))), ("trajectory",)),
+    "evaluate_assumes_full_batches": (pieces(evaluate_accuracy=evaluate("""
+        correct, batches = 0.0, 0
+        with torch.no_grad():
+            for X, y in data_iter:
+                correct += accuracy(net(X), y)
+                batches += 1
+        return correct / (batches * 256)
+        """)), ("test_accuracy",)),
+}
+
+
+def verdicts_for(exercise: str, names: tuple[str, ...]) -> dict:
+    chosen = {f"ok {k}": v for k, (v, meant) in VARIANTS.items() if set(meant) & set(names)}
+    chosen |= {f"bug {k}": v for k, (v, meant) in BUGS.items() if set(meant) & set(names)}
+    return check_verdicts(CHAPTER, exercise, chosen, names)
+
+
+def assert_calibrated(exercise: str, names: tuple[str, ...]) -> None:
+    """At least 20 correct variants pass each check, at least as many realistic bugs are caught
+    by each, and the checks module's table says so."""
+    verdicts = verdicts_for(exercise, names)
+    for check in names:
+        variants = [k for k, (_, meant) in VARIANTS.items() if check in meant]
+        bugs = [k for k, (_, meant) in BUGS.items() if check in meant]
+        rejected = {k: verdicts[f"ok {k}"][check].message for k in variants if not verdicts[f"ok {k}"][check].passed}
+        missed = [k for k in bugs if verdicts[f"bug {k}"][check].passed]
+        assert not rejected, f"{check} rejects correct variants: {rejected}"
+        assert not missed, f"{check} misses bugs: {missed}"
+        figures = (len(variants), 0, len(bugs), len(bugs))
+        assert figures[0] >= 20 and figures[2] >= figures[0], (check, figures)
+        assert checks.CALIBRATION[f"{exercise}/{check}"] == figures
+
+
+def test_train_epoch_checks_calibrated():
+    assert_calibrated("train_epoch", EPOCH_CHECKS)
+
+
+def test_trajectory_calibrated():
+    assert_calibrated("training", ("trajectory",))
+
+
+def test_test_accuracy_calibrated():
+    """The slow one: each variant and each bug that trains trains 10 epochs on 60,000 images."""
+    assert_calibrated("training", ("test_accuracy",))
+
+
+def test_a_failed_trajectory_says_what_differed():
+    """Which epoch, how far outside the band, and the likely causes."""
+    verdicts = check_verdicts(CHAPTER, "training", {"fast": BUGS["returns_the_last_batch"][0],
+                                                    "slow": BUGS["mean_with_custom_updater"][0]}, ("trajectory",))
+    fast, slow = verdicts["fast"]["trajectory"].message, verdicts["slow"]["trajectory"].message
+    assert "after epoch 1" in fast and "lower than every correct run" in fast and "below that" in fast
+    assert "higher than every correct run" in slow and "mean loss with a custom updater" in slow
+
+
+# -- self-checks ----------------------------------------------------------------------------------
+WRONG = {
+    "accuracy": [ACCURACY_FRACTION, ACCURACY_SCORES_WITH_LABELS],
+    "evaluate_accuracy": [EVALUATE_MEAN_OF_BATCHES, EVALUATE_WITHOUT["no_grad"], EVALUATE_WITHOUT["eval"]],
+    "train_epoch": [EPOCH_MEAN_WITH_CUSTOM, EPOCH_NEVER_ZEROES, epoch(mode="pass"),
+                    epoch(returns="metric[0] / len(train_iter), metric[1] / metric[2]")],
+    "predict": [predict("with torch.no_grad():\n    return net(X).argmax(1).squeeze()"),
+                predict("return net(X).argmax(1)")],
+}
+
+
+def test_selfchecks_judge_one_exercise(tmp_path):
+    assert_selfchecks_judge_one_exercise(CHAPTER, {k: [s.strip("\n") for s in v] for k, v in WRONG.items()},
+                                         tmp_path)
+
+
+# -- text and figures -----------------------------------------------------------------------------
+def test_prose_quotes_its_outputs():
+    text = prose.markdown(CHAPTER)
+    scratch, concise = stored_text(CHAPTER, TRAINING_CELL), stored_text(CHAPTER, CONCISE_CELL)
+    accuracy = prose.number_after(scratch, "test acc")
+    assert "About 83 % of the test images" in text and "about 83 % test accuracy" in text
+    assert abs(accuracy - 0.83) < 0.005, f"the text says about 83 %; the run shows {accuracy}"
+    wobble = abs(prose.number_after(concise, "test acc") - accuracy)
+    assert "within the epoch-to-epoch wobble, the same result" in text and wobble <= 0.015
+    assert "a fraction of a second each" in text and prose.number_after(scratch, "(") < 1
+    long_run = stored_text(CHAPTER, LONG_RUN_CELL)
+    gap = prose.number_after(long_run, "train acc") - prose.number_after(long_run, "test acc")
+    assert "a couple of percent apart" in text and 0.005 < gap < 0.035
+    assert "7,850 parameters" in text
+    assert "stable `softmax`" in text and "chapter 07" in text  # the naive softmax points back
+
+
+def test_image_grid_titles_stay_clear_of_the_row_above():
+    """Two-line titles (true and predicted class) above the second row of a 2×6 grid must not
+    reach into the images of the first row."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import torch
+    from course.animator import show_images
+    axes = show_images(torch.rand(12, 28, 28), 2, 6, titles=["true: ankle boot\npred: pullover"] * 12)
+    fig = axes[0].figure
+    fig.canvas.draw()  # lays out the titles and the images' aspect
+    renderer = fig.canvas.get_renderer()
+    for top, below in zip(axes[:6], axes[6:]):
+        title = below.title.get_window_extent(renderer)
+        image = top.images[0].get_window_extent(renderer)
+        assert title.y1 < image.y0, f"a title reaches {title.y1 - image.y0:.1f} px into the image above it"

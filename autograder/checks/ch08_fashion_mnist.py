@@ -220,47 +220,43 @@ EXERCISES = [
 ]
 
 
-def _row(id_, exercise, text, checks, selfcheck=""):
-    return Requirement(id_, exercise, text, checks, selfcheck)
-
-
 _LABELS = ("tensor_labels", "other_inputs")
 _COUNTS = ("values", "absent_classes")
 
 # Each sentence of the prompts that asks for something, and the checks that fail when it is broken.
 REQUIREMENTS = [
-    _row("labels.list", "get_fashion_mnist_labels", "returns a Python list of the class names", _LABELS,
-         "the result is a list"),
-    _row("labels.in_order", "get_fashion_mnist_labels", "one name per label, in order", _LABELS,
-         "labels [0, 9, 6] give their three names in order"),
-    _row("labels.tensor", "get_fashion_mnist_labels", "labels may be a tensor of integers (on any device)",
-         ("tensor_labels",), "a tensor of labels"),
-    _row("labels.list_input", "get_fashion_mnist_labels", "or a plain list of ints", ("other_inputs",),
-         "a plain list [1, 8]"),
-    _row("labels.names_as_given", "get_fashion_mnist_labels", "The names are given in the cell; use them "
-         "as they are", _LABELS, "the names of labels 0, 9 and 6"),
-    _row("counts.int64", "class_counts", "an int64 tensor", _COUNTS, "the dtype of the counts"),
-    _row("counts.shape", "class_counts", "of shape (num_classes,)", ("absent_classes",),
-         "class_counts([1, 1], num_classes=4) has 4 entries"),
-    _row("counts.values", "class_counts", "whose entry c is the number of labels in y equal to c", _COUNTS,
-         "class_counts([0, 2, 2, 9, 2])"),
-    _row("counts.absent", "class_counts", "including zeros for classes that do not occur",
-         ("absent_classes",), "classes that never occur count 0"),
-    _row("counts.device", "class_counts", "The result must be on y's device", _COUNTS),
-    _row("batches.pairs", "tensor_batches", "a generator that yields (X_batch, y_batch) pairs",
-         ("epoch", "in_order", "shuffle"), "the batches unpack as (X_batch, y_batch)"),
-    _row("batches.once", "tensor_batches", "covering every example exactly once per epoch",
-         ("epoch", "shuffle"), "every example appears once"),
-    _row("batches.sizes", "tensor_batches", "in batches of batch_size with a smaller last batch when "
-         "batch_size does not divide n", ("epoch", "in_order"), "23 examples in batches of 5"),
-    _row("batches.generator", "tensor_batches", "with shuffle=True the order is a random permutation drawn "
-         "with torch.randperm(n, generator=generator)", ("shuffle",), "generators seeded alike agree"),
-    _row("batches.shuffle_default", "tensor_batches", "shuffle=True is the default (the signature)",
-         ("shuffle",), "the default order is shuffled"),
-    _row("batches.in_order", "tensor_batches", "with shuffle=False the batches are consecutive slices in "
-         "the stored order", ("in_order",), "shuffle=False keeps the stored order"),
-    _row("batches.same_indices", "tensor_batches", "Index X and y with the same indices", ("epoch",),
-         "X and y stay paired"),
-    _row("batches.as_stored", "tensor_batches", "return the batches as they are stored (no conversion: X "
-         "may be uint8)", ("epoch", "in_order"), "the batches keep X's dtype"),
+    Requirement("labels.list", "get_fashion_mnist_labels", "returns a Python list of the class names", _LABELS,
+                "the result is a list"),
+    Requirement("labels.in_order", "get_fashion_mnist_labels", "one name per label, in order", _LABELS,
+                "labels [0, 9, 6] give their three names in order"),
+    Requirement("labels.tensor", "get_fashion_mnist_labels", "labels may be a tensor of integers (on any device)",
+                ("tensor_labels",), "a tensor of labels"),
+    Requirement("labels.list_input", "get_fashion_mnist_labels", "or a plain list of ints", ("other_inputs",),
+                "a plain list [1, 8]"),
+    Requirement("labels.names_as_given", "get_fashion_mnist_labels", "The names are given in the cell; use them "
+                "as they are", _LABELS, "the names of labels 0, 9 and 6"),
+    Requirement("counts.int64", "class_counts", "an int64 tensor", _COUNTS, "the dtype of the counts"),
+    Requirement("counts.shape", "class_counts", "of shape (num_classes,)", ("absent_classes",),
+                "class_counts([1, 1], num_classes=4) has 4 entries"),
+    Requirement("counts.values", "class_counts", "whose entry c is the number of labels in y equal to c", _COUNTS,
+                "class_counts([0, 2, 2, 9, 2])"),
+    Requirement("counts.absent", "class_counts", "including zeros for classes that do not occur",
+                ("absent_classes",), "classes that never occur count 0"),
+    Requirement("counts.device", "class_counts", "The result must be on y's device", _COUNTS),
+    Requirement("batches.pairs", "tensor_batches", "a generator that yields (X_batch, y_batch) pairs",
+                ("epoch", "in_order", "shuffle"), "the batches unpack as (X_batch, y_batch)"),
+    Requirement("batches.once", "tensor_batches", "covering every example exactly once per epoch",
+                ("epoch", "shuffle"), "every example appears once"),
+    Requirement("batches.sizes", "tensor_batches", "in batches of batch_size with a smaller last batch when "
+                "batch_size does not divide n", ("epoch", "in_order"), "23 examples in batches of 5"),
+    Requirement("batches.generator", "tensor_batches", "with shuffle=True the order is a random permutation drawn "
+                "with torch.randperm(n, generator=generator)", ("shuffle",), "generators seeded alike agree"),
+    Requirement("batches.shuffle_default", "tensor_batches", "shuffle=True is the default (the signature)",
+                ("shuffle",), "the default order is shuffled"),
+    Requirement("batches.in_order", "tensor_batches", "with shuffle=False the batches are consecutive slices in "
+                "the stored order", ("in_order",), "shuffle=False keeps the stored order"),
+    Requirement("batches.same_indices", "tensor_batches", "Index X and y with the same indices", ("epoch",),
+                "X and y stay paired"),
+    Requirement("batches.as_stored", "tensor_batches", "return the batches as they are stored (no conversion: X "
+                "may be uint8)", ("epoch", "in_order"), "the batches keep X's dtype"),
 ]

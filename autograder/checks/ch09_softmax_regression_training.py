@@ -1,4 +1,58 @@
-"""Checks for chapter 09, softmax regression trained on Fashion-MNIST."""
+"""Checks for chapter 09, softmax regression trained on Fashion-MNIST.
+
+``REQUIREMENTS`` (at the end) maps each sentence of the exercises' prompts to the checks that
+fail when it is broken; tests/test_chapter_09.py holds a submission per row. ``evaluate_accuracy``
+and ``train_epoch`` call the student's ``accuracy``, and the training exercise runs the
+student's ``train_epoch``, ``accuracy`` and ``evaluate_accuracy``: a piece that failed its own
+checks stands in as a working one there (the probe's model, loss, updater and data cross to
+the grader by description, :data:`STANDIN_TYPES`).
+
+Training checks: band rules and calibration
+-------------------------------------------
+The training exercise's probe trains the chapter's from-scratch model with the grader's own
+data iterator; a correct ``train_epoch`` reproduces the reference run with the same data order
+to float32 rounding (the correct variants below differ from it by at most 1e-8). The bands
+are wider than that, because SGD over *any* data order is correct — a ``train_epoch`` may
+reorder the batches it is given — and a fresh order moves a short run a lot:
+
+* ``trajectory`` (3 epochs on 10,000 images): after each epoch, each of the training loss,
+  the training accuracy and the test accuracy lies in ``[min - s, max + s]`` of
+  :data:`REFERENCE_ORDERS` reference runs over different data orders, ``s`` = :data:`SLACK`.
+  Rule: ``s`` is 1.5 times the farthest that any of 60 further reference runs, each over a
+  fresh data order, fell outside the four runs' range (loss 0.0184, training accuracy
+  0.0151, test accuracy 0.1555: the test accuracy of an epoch's last step swings by ±0.1
+  with the order), rounded up to 0.005 — so a correct run over an unseen order passes.
+* ``test_accuracy`` (10 epochs on all 60,000 images): the model's own test accuracy is at
+  least :data:`TARGET_ACCURACY`, and ``evaluate_accuracy`` reports exactly it (1e-6). Rule:
+  12 reference runs over fresh orders reached 0.8255–0.8343; the target sits 0.0055 below
+  the lowest.
+* ``train_epoch``'s ``optimizer`` and ``custom_updater`` (one epoch of 4 batches, the order
+  given): the gradient at each step and the parameters after the epoch within the
+  ``trajectory`` tolerance (rtol 1e-3) of the reference's; correct variants differ by < 1e-6.
+
+``tests/test_chapter_09.py::test_training_checks_calibrated`` measures all four on every run,
+in :data:`CALIBRATION` (variants: other spellings of each piece, float64 and NumPy sums,
+``net.zero_grad()`` or ``set_to_none``, another order of the batches; bugs: what students get
+wrong in each piece):
+
+===============================  ========  ================  ====  ======
+check                            variants  false rejections  bugs  caught
+===============================  ========  ================  ====  ======
+train_epoch / optimizer                20                 0    20      20
+train_epoch / custom_updater           20                 0    20      20
+training / trajectory                  22                 0    30      30
+training / test_accuracy               20                 0    23      23
+===============================  ========  ================  ====  ======
+
+A variant counts for the checks that run what it changes (one that only changes the
+optimizer branch is not a variant of the training runs, which use a custom updater), and a
+bug for the checks that look at what it changes: an ``evaluate_accuracy`` that
+averages the batches' accuracies is off by 0.0005 on the test set — far inside the
+trajectory's band, caught by ``test_accuracy``'s exact report; a step twice too large leaves
+the model above the target accuracy, caught by the trajectory (its loss after epoch 3 is
+0.011 above the band) and by ``custom_updater``. Each of ``test_accuracy``'s runs takes
+seconds, so it is measured on the fewest variants and bugs the rule allows.
+"""
 from __future__ import annotations
 
 import functools
@@ -9,12 +63,12 @@ from torch import nn
 
 from autograder.checks.common import call, randn
 from autograder.compare import describe, expect_number, expect_tensor
-from autograder.spec import Check, CheckFailed, Exercise
+from autograder.spec import Check, CheckFailed, Exercise, Requirement
 from autograder.tolerances import Tolerance
 from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "09_softmax_regression_training"
-TARGET_ACCURACY = 0.82  # d2l's result is about 0.83; independent runs gave 0.829–0.835
+TARGET_ACCURACY = 0.82  # d2l's result is about 0.83; 12 runs over fresh data orders gave 0.8255–0.8343
 
 
 def _number(value, what: str) -> float:
@@ -85,6 +139,18 @@ def _cmp_acc(key, kind):
     return compare
 
 
+def _cmp_acc_float(got, want, inputs, tol):
+    for (y_hat, y), g in zip(inputs["probabilities"], got["results"]):
+        if isinstance(g, dict) and "raised" in g:
+            raise CheckFailed(f"accuracy(y_hat of shape {tuple(y_hat.shape)}, y) raised {g['raised']}")
+        if isinstance(g, bool) or not isinstance(g, float):
+            raise CheckFailed(f"accuracy(y_hat of shape {tuple(y_hat.shape)}, y) returned {describe(g)}; "
+                              "expected a Python float: convert the count with float(...)")
+
+
+_ACC_PROBABILITIES = _acc_probe("probabilities")  # one run for the two checks that read it
+
+
 # -- evaluate_accuracy ----------------------------------------------------------------------
 def _eval_inputs(gen):
     return {"X": randn(gen, 70, 1, 4, 4), "y": torch.randint(0, 5, (70,), generator=gen),
@@ -105,7 +171,9 @@ def _eval_function(ns, inputs, ctx):
 
     def net(X):
         return torch.softmax(X.reshape(-1, 16) @ W + b, 1)
-    batches = _batches(inputs["X"], inputs["y"], inputs["batch_size"], ctx.device)
+    # two batches of 35: the mean of the batches' accuracies is the right answer here, so this
+    # check tests only that net may be a plain function (the value check tests the weighting)
+    batches = _batches(inputs["X"], inputs["y"], 35, ctx.device)
     return {"result": call(ctx, ns, "evaluate_accuracy", net, batches)}
 
 
@@ -147,7 +215,7 @@ def _cmp_eval_value(got, want, inputs, tol):
 
 
 def _cmp_eval_function(got, want, inputs, tol):
-    what = "evaluate_accuracy(a plain Python function as net, 3 batches)"
+    what = "evaluate_accuracy(a plain Python function as net, 2 batches of 35)"
     value = _number(got["result"], what)
     if abs(value - want["result"]) > 1e-6:
         raise CheckFailed(f"{what} returned {value:.4g}; expected {want['result']:.4f}")
@@ -195,12 +263,14 @@ class _RecordingSGD(torch.optim.SGD):
 
 
 def _epoch_optimizer(ns, inputs, ctx):
-    net = _linear(inputs["W"], inputs["b"], ctx.device)
+    net = _Recorder(inputs["W"].to(ctx.device), inputs["b"].to(ctx.device))
+    net.eval()  # train_epoch must put it in training mode
     optimizer = _RecordingSGD(net.parameters(), inputs["lr"])
     batches = _batches(inputs["X"], inputs["y"], inputs["batch_size"], ctx.device)
-    result = call(ctx, ns, "train_epoch", net, batches, nn.CrossEntropyLoss(reduction="none"), optimizer)
-    return {"result": result, "weight": net[1].weight.detach(), "bias": net[1].bias.detach(),
-            "events": "".join(optimizer.events), "grad_norms": optimizer.grad_norms}
+    call(ctx, ns, "train_epoch", net, batches, nn.CrossEntropyLoss(reduction="none"), optimizer)
+    layer = net.linear[1]
+    return {"weight": layer.weight.detach(), "bias": layer.bias.detach(), "grad_norms": optimizer.grad_norms,
+            "sizes": [len(y) for _, y in batches], "training": [t for t, _ in net.calls]}
 
 
 class _ScratchNet:
@@ -278,32 +348,51 @@ def _pair(result, what):
     return _number(result[0], what + "'s mean loss"), _number(result[1], what + "'s accuracy")
 
 
-WHAT_OPT = ("train_epoch(nn.Sequential(Flatten, Linear(16, 4)), 4 batches of 32, 32, 32 and 4, "
-            "nn.CrossEntropyLoss(reduction='none'), torch.optim.SGD(lr=0.5))")
+WHAT_OPT = ("train_epoch(an nn.Module with Linear(16, 4), in evaluation mode, 4 batches of 32, 32, 32 "
+            "and 4, nn.CrossEntropyLoss(reduction='none'), torch.optim.SGD(lr=0.5))")
 WHAT_CUSTOM = ("train_epoch(a from-scratch softmax model with W (16, 4), 4 batches of 32, 32, 32 and 4, "
                "cross-entropy, updater(batch_size))")
 
 
 def _cmp_epoch_optimizer(got, want, inputs, tol):
-    _pair(got["result"], WHAT_OPT)
-    events = got["events"]
-    if "s" not in events:
+    steps, expected = got["grad_norms"], want["grad_norms"]
+    if not steps:
         raise CheckFailed(f"{WHAT_OPT} never called updater.step()")
-    if events.count("s") != 4:
-        raise CheckFailed(f"{WHAT_OPT} called updater.step() {events.count('s')} times; expected once per batch, 4")
-    if any("z" not in between for between in events.split("s")[1:-1]) or events.count("z") == 0:
-        raise CheckFailed(f"{WHAT_OPT} did not call updater.zero_grad() between steps (calls: {events!r}); "
-                          "gradients accumulate in PyTorch, so zero them before each backward()")
-    g, w = got["grad_norms"][0], want["grad_norms"][0]
-    if w > 0 and abs(g / w - inputs["batch_size"]) < 0.05 * inputs["batch_size"]:
-        raise CheckFailed(f"{WHAT_OPT}: the first gradient is {inputs['batch_size']} times the "
-                          "reference's; with an optimizer call backward() on the mean loss, l.mean()")
+    if len(steps) != len(expected):
+        raise CheckFailed(f"{WHAT_OPT} called updater.step() {len(steps)} times; expected once per "
+                          f"batch, {len(expected)}")
+    for i, (g, w, size) in enumerate(zip(steps, expected, got["sizes"]), 1):
+        if abs(g - w) > tol.rtol * w + tol.atol:
+            raise CheckFailed(f"{WHAT_OPT}: when updater.step() was called for batch {i}, the gradient's "
+                              f"norm was {g:.5g}; expected {w:.5g}{_optimizer_hint(i, g, w, size, steps, expected)}")
     for key in ("weight", "bias"):
         expect_tensor(got[key], want[key], f"{WHAT_OPT}: the layer's {key} after the epoch", tol)
 
 
+def _optimizer_hint(i, g, w, size, steps, expected) -> str:
+    """Why the gradient at step ``i`` differs: the usual mistakes with an optimizer."""
+    if g == 0:
+        return (" — the gradients were zeroed (or never computed) before step(): call "
+                "updater.zero_grad(), then backward(), then step()")
+    if w > 0 and abs(g / w - size) < 0.02 * size:
+        return (f" — {size} times too large, the gradient of the summed loss: with an optimizer call "
+                "backward() on the mean loss, l.mean()")
+    if i > 1 and all(abs(a - b) <= 1e-3 * b for a, b in zip(steps[:i - 1], expected[:i - 1])):
+        return (" — the earlier steps were right, so the gradients probably accumulate over batches: "
+                "call updater.zero_grad() before each backward()")
+    return " — call updater.zero_grad(), backward() on the batch's mean loss, then updater.step()"
+
+
+def _cmp_epoch_train_mode(got, want, inputs, tol):
+    modes = got["training"]
+    if not modes:
+        raise CheckFailed(f"{WHAT_OPT} never called net")
+    if not all(modes):
+        raise CheckFailed(f"{WHAT_OPT} called net in evaluation mode (it came in that way); call "
+                          "net.train() first when net is an nn.Module")
+
+
 def _cmp_epoch_custom(got, want, inputs, tol):
-    _pair(got["result"], WHAT_CUSTOM)
     sizes, expected = got["sizes"], want["sizes"]
     if sizes != expected:
         hint = (" — pass the size of each batch, X.shape[0]: the last batch is smaller"
@@ -331,6 +420,10 @@ def _cmp_epoch_returns(got, want, inputs, tol):
     if abs(acc - ref_acc) > 1e-6:
         raise CheckFailed(f"{what} returned an accuracy of {acc:.5g}; expected {ref_acc:.5g}: the correct "
                           f"predictions (your accuracy) summed over the epoch, divided by the {n} examples")
+    for name, value in zip(("mean loss", "accuracy"), got["result"]):
+        if isinstance(value, bool) or not isinstance(value, (float, int)):
+            raise CheckFailed(f"{what} returned the {name} as {describe(value)}; return both as Python "
+                              "floats (float(...) or .item())")
 
 
 # -- predict -----------------------------------------------------------------------------------
@@ -342,6 +435,21 @@ def _predict_probe(ns, inputs, ctx):
     net = _linear(inputs["W"], inputs["b"], ctx.device)
     X = inputs["X"].to(ctx.device)
     return {"many": call(ctx, ns, "predict", net, X), "one": call(ctx, ns, "predict", net, X[:1])}
+
+
+def _predict_modes(ns, inputs, ctx):
+    net = _Recorder(inputs["W"].to(ctx.device), inputs["b"].to(ctx.device))
+    call(ctx, ns, "predict", net, inputs["X"].to(ctx.device))
+    return {"grad": [g for _, g in net.calls]}
+
+
+def _cmp_predict_grad(got, want, inputs, tol):
+    what = "predict(net, X of shape (20, 1, 4, 4))"
+    if not got["grad"]:
+        raise CheckFailed(f"{what} never called net")
+    if any(got["grad"]):
+        raise CheckFailed(f"{what} called net with gradient recording on; make the predictions "
+                          "inside `with torch.no_grad():`")
 
 
 def _cmp_predict(key, what):
@@ -429,6 +537,30 @@ def _metrics(out, what):
     return [p[0] for p in pairs], [p[1] for p in pairs], tests
 
 
+# How far a correct run may lie outside the reference runs' range, per quantity (the rule is in
+# the module docstring).
+SLACK = {"training loss": 0.03, "training accuracy": 0.025, "test accuracy": 0.235}
+REFERENCE_ORDERS = 4  # reference runs of the trajectory, each over its own data order
+# What a value outside the band most likely means, per quantity and side.
+CAUSES = {
+    ("training loss", "above"): "steps too small or missing (backward() on the mean loss with a custom "
+                                "updater divides the step by the batch size twice), or a loss that is "
+                                "not the mean per example (divided by the number of batches?)",
+    ("training loss", "below"): "a step too large (the updater must get the batch's size, X.shape[0], "
+                                "and backward() must run on the summed loss), or a loss divided by more "
+                                "than the number of examples",
+    ("training accuracy", "above"): "an accuracy not divided by the number of examples, or counted "
+                                    "after the update",
+    ("training accuracy", "below"): "an accuracy divided twice (accuracy must return a count, which "
+                                    "train_epoch divides once by the number of examples), or steps "
+                                    "that do not train",
+    ("test accuracy", "above"): "evaluate_accuracy: correct predictions over all examples, divided once "
+                                "by their number",
+    ("test accuracy", "below"): "evaluate_accuracy divides twice or averages something else, or the "
+                                "training does not train",
+}
+
+
 def _cmp_trajectory(got, want, inputs, tol: Tolerance):
     what = (f"training from scratch on the first {SHORT['n_train']:,} images for {SHORT['num_epochs']} "
             f"epochs (lr {LR}, batch size {BATCH_SIZE})")
@@ -436,23 +568,32 @@ def _cmp_trajectory(got, want, inputs, tol: Tolerance):
     refs = [_metrics(w, what) for w in want]
     # every quantity over the reference's, for the feedback page; a failed one is plotted first
     curves = [{"student": mine, "reference": ref, "ylabel": label, "xlabel": "epoch", "first": 1}
-              for label, mine, ref in zip(("training loss", "training accuracy", "test accuracy"),
-                                          (loss, train_acc, test_acc), refs[0])]
-    detail = {"curves": curves}
-    for name, mine, ref_values, slack in (("training loss", loss, [r[0] for r in refs], 0.03),
-                                          ("training accuracy", train_acc, [r[1] for r in refs], 0.01),
-                                          ("test accuracy", test_acc, [r[2] for r in refs], 0.02)):
+              for label, mine, ref in zip(SLACK, (loss, train_acc, test_acc), refs[0])]
+    for k, (name, mine) in enumerate(zip(SLACK, (loss, train_acc, test_acc))):
         for epoch, value in enumerate(mine, 1):
-            column = [r[epoch - 1] for r in ref_values]
-            lo, hi = min(column) - slack, max(column) + slack
-            if not math.isfinite(value) or not lo <= value <= hi:
-                err = CheckFailed(f"{what}: the {name} after epoch {epoch} is {value:.4f}; the reference's "
-                                  f"runs give {min(column):.4f}–{max(column):.4f} (accepted "
-                                  f"{lo:.4f}–{hi:.4f}). Check train_epoch (backward on the summed loss "
-                                  "with a custom updater, which gets the batch size) and what it returns")
+            column = [r[k][epoch - 1] for r in refs]
+            message = _outside_band(name, epoch, value, min(column), max(column))
+            if message:
+                err = CheckFailed(f"{what}: {message}")
                 err.detail = {"curves": sorted(curves, key=lambda c: c["ylabel"] != name)}
                 raise err
-    return detail
+    return {"curves": curves}
+
+
+def _outside_band(name: str, epoch: int, value: float, lo: float, hi: float) -> str:
+    """Why ``value`` is outside the band [lo - slack, hi + slack], or "" when it is inside."""
+    slack = SLACK[name]
+    if not math.isfinite(value):
+        return (f"the {name} after epoch {epoch} is {value}: the training diverged — "
+                f"{CAUSES['training loss', 'below']}")
+    if lo - slack <= value <= hi + slack:
+        return ""
+    side = "above" if value > hi + slack else "below"
+    outside = value - (hi + slack) if side == "above" else (lo - slack) - value
+    every = "higher" if side == "above" else "lower"
+    return (f"the {name} after epoch {epoch} is {value:.4f}, {every} than every correct run: the "
+            f"reference's runs give {lo:.4f}–{hi:.4f}, accepted {lo - slack:.4f}–{hi + slack:.4f}, "
+            f"and this is {outside:.4f} {side} that. Likely causes: {CAUSES[name, side]}")
 
 
 def _cmp_full(got, want, inputs, tol):
@@ -462,7 +603,9 @@ def _cmp_full(got, want, inputs, tol):
     detail = {"test_accuracy": _number(own, what)}  # the model's own; Gradescope's leaderboard shows it
     if own < TARGET_ACCURACY:
         err = CheckFailed(f"{what} reached a test accuracy of {own:.4f}; expected at least "
-                          f"{TARGET_ACCURACY} (the reference reaches {ref:.4f})")
+                          f"{TARGET_ACCURACY} (the reference reaches {ref:.4f}). Likely causes: the steps "
+                          "(backward() on the summed loss with a custom updater, updater(X.shape[0])) "
+                          "or a loop that does not visit every batch")
         err.detail = detail
         raise err
     if abs(test_acc[-1] - own) > 1e-6:
@@ -473,47 +616,53 @@ def _cmp_full(got, want, inputs, tol):
 
 EXERCISES = [
     Exercise("accuracy", (
-        Check("probabilities", 1, "the number of rows whose largest probability is at the true class",
-              make_inputs=_acc_inputs, probe=_acc_probe("probabilities"),
+        Check("probabilities", 0.5, "the number of rows whose largest probability is at the true class",
+              make_inputs=_acc_inputs, probe=_ACC_PROBABILITIES,
               compare=_cmp_acc("probabilities", "(probabilities)")),
         Check("logits", 0.5, "logits work as well as probabilities (the largest entry wins)",
               make_inputs=_acc_inputs, probe=_acc_probe("logits"), compare=_cmp_acc("logits", "(logits)")),
         Check("class_indices", 0.5, "a vector of predicted classes is compared with y directly",
               make_inputs=_acc_inputs, probe=_acc_probe("indices"),
               compare=_cmp_acc("indices", "(predicted classes)")),
+        Check("python_float", 0.5, "the count is returned as a Python float", guard=True,
+              make_inputs=_acc_inputs, probe=_ACC_PROBABILITIES, compare=_cmp_acc_float),
     )),
     Exercise("evaluate_accuracy", (
         Check("value", 1.5, "correct predictions over all examples divided by the number of examples",
               make_inputs=_eval_inputs, probe=_eval_value, compare=_cmp_eval_value),
         Check("function_net", 0.5, "net may be a plain function (no eval())",
               make_inputs=_eval_inputs, probe=_eval_function, compare=_cmp_eval_function),
-        Check("eval_mode", 0.5, "an nn.Module is put in evaluation mode",
+        Check("eval_mode", 0.5, "an nn.Module is put in evaluation mode", guard=True,
               make_inputs=_eval_inputs, probe=_eval_modes, compare=_cmp_eval_mode),
-        Check("no_grad", 0.5, "no gradients are recorded while evaluating",
+        Check("no_grad", 0.5, "no gradients are recorded while evaluating", guard=True,
               make_inputs=_eval_inputs, probe=_eval_modes, compare=_cmp_eval_grad),
-    )),
+    ), uses=("accuracy",)),
     Exercise("train_epoch", (
-        Check("optimizer", 1.5, "with an optimizer: zero_grad, backward on the mean loss, step",
+        Check("optimizer", 1.25, "with an optimizer: zero_grad, backward on the mean loss, step",
               kind="training", tolerance="trajectory",
               make_inputs=_epoch_inputs, probe=_epoch_optimizer, compare=_cmp_epoch_optimizer),
-        Check("custom_updater", 1.5, "with a custom updater: backward on the summed loss, "
+        Check("custom_updater", 1.25, "with a custom updater: backward on the summed loss, "
               "updater(size of the batch)", kind="training", tolerance="trajectory",
               make_inputs=_epoch_inputs, probe=_epoch_custom, compare=_cmp_epoch_custom),
-        Check("returns", 1, "returns (mean loss per example, accuracy) over the epoch",
+        Check("returns", 1, "returns (mean loss per example, accuracy) over the epoch, as floats",
               make_inputs=_epoch_inputs, probe=_epoch_returns, compare=_cmp_epoch_returns),
+        Check("train_mode", 0.5, "an nn.Module is put in training mode", guard=True,
+              make_inputs=_epoch_inputs, probe=_epoch_optimizer, compare=_cmp_epoch_train_mode),
     ), uses=("accuracy",)),
     Exercise("predict", (
-        Check("indices", 1, "the argmax of each row: int64 of shape (n,)", tolerance="exact",
+        Check("indices", 0.5, "the argmax of each row: int64 of shape (n,)", tolerance="exact",
               make_inputs=_predict_inputs, probe=_predict_probe,
               compare=_cmp_predict("many", "predict(net, X of shape (20, 1, 4, 4)) with 6 classes")),
         Check("one_example", 0.5, "a single example gives shape (1,), not a 0-d tensor", tolerance="exact",
               make_inputs=_predict_inputs, probe=_predict_probe,
               compare=_cmp_predict("one", "predict(net, X of shape (1, 1, 4, 4))")),
+        Check("no_grad", 0.5, "the predictions are made under torch.no_grad()", guard=True,
+              make_inputs=_predict_inputs, probe=_predict_modes, compare=_cmp_predict_grad),
     )),
     Exercise("training", (
         Check("trajectory", 2, "the training loss and accuracies per epoch follow the reference's runs",
               kind="training", make_inputs=_train_inputs, probe=_train_short, compare=_cmp_trajectory,
-              tolerance="trajectory", timeout=60, reference_variants=4),
+              tolerance="trajectory", timeout=60, reference_variants=REFERENCE_ORDERS),
         Check("test_accuracy", 2, f"10 epochs on all 60,000 images reach a test accuracy of at least "
               f"{TARGET_ACCURACY}", kind="training", make_inputs=_train_inputs, probe=_train_full,
               compare=_cmp_full, tolerance="trajectory", timeout=150),
@@ -532,4 +681,70 @@ STANDIN_TYPES = {
     "cross_entropy": lambda state: _CrossEntropy(),
     "sgd": lambda state: _SGD(state["params"], state["lr"]),
     "fashion_mnist": _rebuild_batches,
+}
+
+
+_ACCURACY = ("probabilities", "logits", "class_indices", "python_float")
+_EVALUATE = ("value", "function_net", "eval_mode", "no_grad")
+_PREDICT = ("indices", "one_example", "no_grad")
+
+# Each sentence of the prompts that asks for something, and the checks that fail when it is
+# broken. A function none of whose value checks passes also loses its guards ("not awarded
+# until the function works"): those rows name them too. The training exercise has no code of
+# its own, so no row.
+REQUIREMENTS = [
+    Requirement("accuracy.count", "accuracy", "returning the number (not the fraction) of correct predictions",
+                _ACCURACY, "2 of 3 right gives 2.0"),
+    Requirement("accuracy.float", "accuracy", "as a Python float", ("python_float",), "the type of the count"),
+    Requirement("accuracy.argmax", "accuracy", "For a matrix, the prediction is the index of the largest entry "
+                "in each row (argmax(1))", ("probabilities", "logits"), "2 of 3 right from probabilities"),
+    Requirement("accuracy.logits", "accuracy", "probabilities or logits, it does not matter which", ("logits",),
+                "negative logits"),
+    Requirement("accuracy.indices", "accuracy", "or already a vector of predicted classes of shape (n,)",
+                ("class_indices",), "predicted classes of shape (3,)"),
+    Requirement("accuracy.any_dtype", "accuracy", "a vector of predicted classes in any dtype (float "
+                "predictions too): tell the two apart by their shape, not their dtype", ("class_indices",),
+                "predicted classes as floats"),
+    Requirement("evaluate_accuracy.value", "evaluate_accuracy", "the accuracy of net on all examples of data_iter "
+                "(a float between 0 and 1)", _EVALUATE, "3 of 4 right gives 0.75"),
+    Requirement("evaluate_accuracy.weighting", "evaluate_accuracy", "dividing the total of correct predictions by the "
+                "total of examples at the end weights every example equally", ("value",),
+                "batches of 3 and 1: not the mean of the batches' accuracies"),
+    Requirement("evaluate_accuracy.eval_mode", "evaluate_accuracy", "if net is a torch.nn.Module, put it in "
+                "evaluation mode with net.eval() first", ("eval_mode",), "an nn.Module in eval mode"),
+    Requirement("evaluate_accuracy.plain_function", "evaluate_accuracy", "net may also be a plain function like ours, "
+                "which has no eval", ("function_net",), "a lambda as net"),
+    Requirement("evaluate_accuracy.no_grad", "evaluate_accuracy", "compute the predictions under torch.no_grad()",
+                ("no_grad",), "gradient recording off in net"),
+    Requirement("train_epoch.zero_grad", "train_epoch", "with an optimizer: zero the gradients with "
+                "updater.zero_grad()", ("optimizer",), "each step's gradient is one batch's"),
+    Requirement("train_epoch.optimizer_mean", "train_epoch", "call backward() on the mean loss (with an optimizer)",
+                ("optimizer",), "each step's gradient is the mean loss's"),
+    Requirement("train_epoch.step", "train_epoch", "then updater.step()", ("optimizer",), "a step per batch"),
+    Requirement("train_epoch.custom_sum", "train_epoch", "with a custom updater: call backward() on the sum of the "
+                "losses", ("custom_updater",), "the updater sees the summed loss's gradient"),
+    Requirement("train_epoch.batch_size", "train_epoch", "then updater(X.shape[0]); pass the actual size of the "
+                "batch: the last one is smaller", ("custom_updater",), "the updater gets [16, 16, 16, 2]"),
+    Requirement("train_epoch.mean_loss", "train_epoch", "returns the sum of all per-example losses divided by the "
+                "number of examples", ("returns",), "the mean loss of 50 examples"),
+    Requirement("train_epoch.accuracy", "train_epoch", "and the number of correct predictions (your accuracy) "
+                "divided by the same", ("returns",), "the accuracy over the epoch"),
+    Requirement("train_epoch.floats", "train_epoch", "(mean loss, accuracy), both floats", ("returns",)),
+    Requirement("train_epoch.train_mode", "train_epoch", "If net is an nn.Module, put it in training mode "
+                "(net.train()) first", ("train_mode",), "an nn.Module that came in eval mode"),
+    Requirement("predict.indices", "predict", "the predicted class of each example in X as an int64 tensor of "
+                "shape (n,)", _PREDICT, "the classes of 2 examples, int64"),
+    Requirement("predict.one_example", "predict", "also when n = 1 (careful with squeeze())", ("one_example",),
+                "a single example gives shape (1,)"),
+    Requirement("predict.no_grad", "predict", "Make the predictions under torch.no_grad()", ("no_grad",),
+                "gradient recording off in net"),
+]
+
+# Measured by tests/test_chapter_09.py::test_training_checks_calibrated (see the module docstring):
+# check → (correct variants, false rejections, realistic bugs, bugs caught).
+CALIBRATION = {
+    "train_epoch/optimizer": (20, 0, 20, 20),
+    "train_epoch/custom_updater": (20, 0, 20, 20),
+    "training/trajectory": (22, 0, 30, 30),
+    "training/test_accuracy": (20, 0, 23, 23),
 }
