@@ -60,3 +60,14 @@ def test_the_key_follows_what_answers_depend_on():
     assert key == references.cache_key(CHAPTER, 1, "cpu")
     assert key != references.cache_key(CHAPTER, 2, "cpu")
     assert key != references.cache_key("04_gradient_descent_numpy", 1, "cpu")
+
+
+def test_answers_keep_their_shapes_and_types_through_the_cache(cache):
+    import torch
+    from autograder.untrusted import wire
+    answer = wire.roundtrip({"scalar": torch.tensor(2.5), "int": torch.tensor(3), "vector": torch.ones(2),
+                             "number": 1.5, "pair": (torch.zeros(1, 1), "text")})
+    path = cache / "shapes" / "ex.check"
+    assert references.cached(path, lambda: answer) == answer
+    back = references.cached(path, lambda: pytest.fail("computed again"))
+    assert back["scalar"].shape == () and back["int"].dtype == torch.int64 and back["pair"][0].shape == (1, 1)
