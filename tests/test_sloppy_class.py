@@ -10,10 +10,12 @@ import sys
 
 import pytest
 
+from autograder.chapter import load_chapter
 from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, STUB, Case, case_notebook
 
 CHAPTER = ch05.CHAPTER
+FULL = load_chapter(CHAPTER).max_score
 NO_BATCH_DIVISION = examples.SGD_NO_BATCH_DIVISION  # loses points
 PRINTS = Case("prints", replace={"linreg": '''
     print("hello from the linreg cell")
@@ -83,10 +85,10 @@ def test_exit_status_and_the_summary(graded):
     out = first.stdout
     assert "4 graded, 0 reused" in out and "6 folder(s) not graded" in out
     subs = results(tmp)["submissions"]
-    assert 0 < next(s for s in subs if s["student_id"] == "bob")["raw_score"] < 17, "bob loses points"
+    assert 0 < next(s for s in subs if s["student_id"] == "bob")["raw_score"] < FULL, "bob loses points"
     mean = sum(s["raw_score"] for s in subs) / 4
     after = sum(s["score"] for s in subs) / 4
-    assert f"{CHAPTER}: 4 submission(s), mean {mean:.2f} of 17; 1 late (mean after late penalties " \
+    assert f"{CHAPTER}: 4 submission(s), mean {mean:.2f} of {FULL:g}; 1 late (mean after late penalties " \
            f"{after:.2f}); 2 flagged" in out, out
     assert "not graded (6):" in out
     for path, reason in NOT_GRADED.items():
@@ -103,7 +105,7 @@ def test_progress_tells_what_happens(graded):
     finished = [ln for ln in lines if ln.startswith("[")]
     assert [ln.split("]")[0] for ln in finished] == ["[1/4", "[2/4", "[3/4", "[4/4"]
     bob = next(s for s in results(graded[0])["submissions"] if s["student_id"] == "bob")
-    assert any(f"bob/05_linear_regression_scratch: {bob['raw_score']:g}/17" in ln for ln in finished)
+    assert any(f"bob/05_linear_regression_scratch: {bob['raw_score']:g}/{FULL:g}" in ln for ln in finished)
 
 
 def test_every_folder_is_graded_or_listed(graded):
@@ -136,22 +138,23 @@ def test_late_work_is_recorded_and_penalised(graded):
     tmp, _, _ = graded
     subs = {s["student_id"]: s for s in results(tmp)["submissions"]}
     carol, alice = subs["carol"], subs["alice"]
-    assert (carol["seconds_late"], carol["late_penalty"], carol["score"]) == (9300, 3, 14)
-    assert (alice["seconds_late"], alice["late_penalty"], alice["score"]) == (0, 0, 17)
+    assert (carol["seconds_late"], carol["late_penalty"], carol["score"]) == (9300, 3, FULL - 3)
+    assert (alice["seconds_late"], alice["late_penalty"], alice["score"]) == (0, 0, FULL)
     summary = {r["student_id"]: r for r in csv.DictReader((tmp / "grades" / "summary.csv").open())}
     assert (summary["carol"]["timestamp"], summary["carol"]["late_submission_penalty"],
-            summary["carol"]["score"], summary["carol"]["raw_score"]) == ("2026-03-01 14:35:00", "3.0", "14.0", "17.0")
+            summary["carol"]["score"], summary["carol"]["raw_score"]) == ("2026-03-01 14:35:00", "3.0",
+                                                                           f"{FULL - 3:.1f}", f"{FULL:.1f}")
     assert summary["bob"]["timestamp"] == "" and summary["bob"]["duedate"] == "2026-03-01 12:00:00"
     rows = [r for r in csv.DictReader((tmp / "grades" / "grades.csv").open()) if r["student_id"] == "carol"]
     assert {r["seconds_late"] for r in rows} == {"9300"}
     page = (tmp / "grades" / "feedback" / "carol" / f"{CHAPTER}.html").read_text()
-    assert "2 h 35 min late" in page and "17 earned, 3 off for late submission" in page
+    assert "2 h 35 min late" in page and f"{FULL:g} earned, 3 off for late submission" in page
 
 
 def test_feedback_shows_only_what_the_students_code_printed(graded):
     tmp, _, _ = graded
     quiet = (tmp / "grades" / "feedback" / "alice" / f"{CHAPTER}.html").read_text()
-    assert "Total: <b>17 / 17</b>" in quiet
+    assert f"Total: <b>{FULL:g} / {FULL:g}</b>" in quiet
     assert "What your code printed" not in quiet
     for noise in ("matplotlib", "IPython", "/tmp", "writable", "Warning"):
         assert noise not in quiet
