@@ -273,6 +273,30 @@ def _epoch_optimizer(ns, inputs, ctx):
             "sizes": [len(y) for _, y in batches], "training": [t for t, _ in net.calls]}
 
 
+class _Affine(torch.autograd.Function):
+    """``X W + b`` with its gradient, its products in the shapes a BLAS does fast.
+
+    For a batch of 256 × 784 and ten classes, MKL multiplies ``X @ W`` (and autograd's
+    gradient ``Xᵀ @ G``) three to four times slower than the same products written with the
+    ten-row operand first (``Wᵀ Xᵀ``, ``Gᵀ X``) — measured on one CPU thread, fresh batches:
+    69 ms against 29 ms per epoch of forward products. This is the grader's model, so every
+    student's training (and the reference's) runs on it: an epoch of chapter 09's training
+    check took 0.24 s with ``X @ W``, 0.13 s with this. The values are the same sums (in another
+    order, so equal to rounding); the output is contiguous, as ``X @ W``'s is."""
+
+    @staticmethod
+    def forward(ctx, X, W, b):
+        # like autograd's mm: W is kept (and version-checked) only when X needs a gradient
+        ctx.save_for_backward(X, W if ctx.needs_input_grad[0] else None)
+        return torch.addmm(b.unsqueeze(1), W.t(), X.t()).t().contiguous()
+
+    @staticmethod
+    def backward(ctx, G):
+        X, W = ctx.saved_tensors
+        dX = G @ W.t() if ctx.needs_input_grad[0] else None
+        return dX, (G.t() @ X).t(), G.sum(0)
+
+
 class _ScratchNet:
     """The chapter's from-scratch model, softmax(X W + b); it can cross to a stand-in."""
 
@@ -280,7 +304,7 @@ class _ScratchNet:
         self.W, self.b = W, b
 
     def __call__(self, X):
-        return torch.softmax(X.reshape(-1, self.W.shape[0]) @ self.W + self.b, 1)
+        return torch.softmax(_Affine.apply(X.reshape(-1, self.W.shape[0]), self.W, self.b), 1)
 
     def standin_state(self):
         return "scratch_net", {"W": self.W, "b": self.b}
