@@ -137,10 +137,10 @@ def _early_workers(args, found: Survey):
     """Start the sandboxed workers now, before PyTorch is imported here: their start and the
     grader's imports overlap (seconds, on a cold start). Their device is a guess (a GPU is
     only possible where /dev/nvidia* exists); a wrong guess is started again later."""
-    from autograder.runner import WorkerPool
+    from autograder.runner import WorkerPool, preload_for
     guess = "cpu" if args.device == "cpu" or not list(Path("/dev").glob("nvidia*")) else "cuda"
     count = min(args.jobs or os.cpu_count() or 1, len(found.submissions))
-    return WorkerPool(count, guess)
+    return WorkerPool(count, guess, preload_for({s.chapter for s in found.submissions}))
 
 
 def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dict) -> int:

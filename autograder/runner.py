@@ -86,15 +86,18 @@ class Worker:
     Args:
         device: ``"cpu"`` or ``"cuda"`` (the sandbox then exposes the GPU devices).
         gpu_fraction: share of the GPU's memory each job may take (``1 / workers``).
+        preload: the framework modules it imports once, before its first job
+            (:func:`preload_for`; None: all of them). A job that needs another imports it.
     """
 
-    def __init__(self, device: str = "cpu", gpu_fraction: float = 1.0):
-        self.device, self.gpu_fraction = device, gpu_fraction
+    def __init__(self, device: str = "cpu", gpu_fraction: float = 1.0,
+                 preload: tuple[str, ...] | None = None):
+        self.device, self.gpu_fraction, self.preload = device, gpu_fraction, preload
         self.scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
         os.chmod(self.scratch, 0o711)
         self._buffer = b""
         self._log = open(self.scratch / "worker-stderr.txt", "wb")
-        self.proc = subprocess.Popen(sandbox.worker_command(self.scratch, device),
+        self.proc = subprocess.Popen(sandbox.worker_command(self.scratch, device, preload),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                      env=child_env(), cwd=self.scratch, start_new_session=True)
         ready = self._read_message(timeout=300)
@@ -105,7 +108,7 @@ class Worker:
     def restart(self) -> None:
         """Replace a failed worker process with a fresh one."""
         self.close()
-        self.__init__(self.device, self.gpu_fraction)
+        self.__init__(self.device, self.gpu_fraction, self.preload)
 
     def job_dir(self) -> Path:
         return Path(tempfile.mkdtemp(prefix="job-", dir=self.scratch))
@@ -273,15 +276,38 @@ def _wire():
     return wire
 
 
+def preload_for(chapters) -> tuple[str, ...]:
+    """The framework modules a worker grading ``chapters`` imports before its first job.
+
+    Two are large and needed by few chapters, so they are imported only where a chapter's
+    code (released, solved) or its checks use them: torchvision (about 160 MB), and ``torch._dynamo``,
+    which PyTorch imports when the first optimizer is made (1.1 s and about 160 MB; in a
+    job of its own, every job would pay both). A chapter whose files cannot be read here
+    gets everything. Reads files only: no PyTorch is imported."""
+    from autograder import notebooks, paths
+    from autograder.untrusted.worker import FRAMEWORK, OPTIONAL
+    code = []
+    for chapter in chapters:
+        try:
+            for notebook in (paths.release_notebook(chapter), paths.solutions_notebook(chapter)):
+                cells = notebooks.read_notebook(notebook).get("cells", [])
+                code += ["".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code"]
+            code.append((Path(__file__).parent / "checks" / f"ch{chapter}.py").read_text())
+        except Exception:  # noqa: BLE001  unreadable here (the grader says so): preload all
+            return FRAMEWORK
+    text = "\n".join(code)
+    return tuple(m for m in FRAMEWORK if m not in OPTIONAL or any(word in text for word in OPTIONAL[m]))
+
+
 class WorkerPool:
     """``count`` workers being started in the background, so that their start (a sandbox, the
     framework imported) overlaps the grader's own imports; :meth:`take` waits for them."""
 
-    def __init__(self, count: int, device: str):
+    def __init__(self, count: int, device: str, preload: tuple[str, ...] | None = None):
         from concurrent.futures import ThreadPoolExecutor
-        self.device, self.count = device, count
+        self.device, self.count, self.preload = device, count, preload
         self._pool = ThreadPoolExecutor(max_workers=max(count, 1))
-        self._futures = [self._pool.submit(Worker, device, 0.9 / max(count, 1)) for _ in range(count)]
+        self._futures = [self._pool.submit(Worker, device, 0.9 / max(count, 1), preload) for _ in range(count)]
 
     def take(self, count: int, device: str) -> list[Worker]:
         """``count`` ready workers for ``device`` (started again if the pool's device differs);
@@ -295,7 +321,7 @@ class WorkerPool:
         if device != self.device or count > len(workers):
             for w in workers:
                 w.close()
-            return [Worker(device, 0.9 / count) for _ in range(count)]
+            return [Worker(device, 0.9 / count, self.preload) for _ in range(count)]
         for w in workers[count:]:
             w.close()
         return workers[:count]

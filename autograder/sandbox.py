@@ -115,7 +115,10 @@ def describe() -> str:
     return "no sandbox (bubblewrap unavailable, no user switch): resource limits only"
 
 
-def worker_command(scratch: Path, device: str) -> list[str]:
-    """How to start a worker: sandboxed when possible."""
+def worker_command(scratch: Path, device: str, preload: tuple[str, ...] | None = None) -> list[str]:
+    """How to start a worker: sandboxed when possible; ``preload``: the framework modules it
+    imports before its first job (None: all of them)."""
     python = [sys.executable, "-m", "autograder.untrusted.worker"]
+    if preload is not None:
+        python += ["--preload", ",".join(preload)]
     return bwrap_command(scratch, device) + python if bwrap_works() else python

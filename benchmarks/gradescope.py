@@ -56,19 +56,53 @@ def tree_pids(root_pid: int) -> list[int]:
     return pids
 
 
-def memory_mb(pids: list[int]) -> dict[str, float]:
-    """RSS, PSS and anonymous PSS of ``pids`` added up, in MB (smaps_rollup)."""
+def process_mb(pid: int) -> dict[str, float] | None:
+    """RSS, PSS and anonymous PSS of one process in MB (smaps_rollup); None once it is gone."""
     total = {"Rss": 0, "Pss": 0, "Pss_Anon": 0}
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                for line in f:
-                    key, _, value = line.partition(":")
-                    if key in total:
-                        total[key] += int(value.split()[0])
-        except (OSError, ValueError):
-            continue
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in total:
+                    total[key] += int(value.split()[0])
+    except (OSError, ValueError):
+        return None
     return {"rss": total["Rss"] / 1024, "pss": total["Pss"] / 1024, "anon": total["Pss_Anon"] / 1024}
+
+
+def role(pid: int) -> str:
+    """What a process of the tree is: the grader, the sandboxed worker, a job it forked."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "?"
+    if "bwrap" in cmd.split(" ", 1)[0]:
+        return "bubblewrap"
+    if "untrusted.worker" in cmd or "untrusted/worker" in cmd:
+        return "worker"
+    if "autograder" in cmd and "gradescope" in cmd:
+        return "grader"
+    return cmd.split(" ", 1)[0].rsplit("/", 1)[-1] or "?"
+
+
+def memory_mb(pids: list[int]) -> dict:
+    """RSS, PSS and anonymous PSS of ``pids`` added up, in MB, and PSS by role."""
+    total = {"rss": 0.0, "pss": 0.0, "anon": 0.0}
+    roles: dict[str, float] = {}
+    seen_worker = set()
+    for pid in pids:
+        m = process_mb(pid)
+        if m is None:
+            continue
+        for key in total:
+            total[key] += m[key]
+        name = role(pid)
+        if name == "worker":  # the worker's forked jobs run the same command line
+            name = "job" if seen_worker else "worker"
+            seen_worker.add(pid)
+        roles[name] = roles.get(name, 0.0) + m["pss"]
+    return {**total, "roles": roles}
 
 
 def measure(chapter: str, work: Path, interval: float) -> dict:
@@ -77,17 +111,21 @@ def measure(chapter: str, work: Path, interval: float) -> dict:
     root = work / chapter
     autograder_tree(bundle, root, {f"{chapter}.ipynb": json.dumps(solved_notebook(chapter)).encode()})
     peak = {"rss": 0.0, "pss": 0.0, "anon": 0.0}
+    at_peak: dict[str, float] = {}
     start = time.monotonic()
     proc = subprocess.Popen([str(root / "source" / "run_autograder")], env=autograder_env(root), cwd=root,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while proc.poll() is None:
         now = memory_mb(tree_pids(proc.pid))
+        if now["pss"] > peak["pss"]:
+            at_peak = now["roles"]
         peak = {k: max(peak[k], now[k]) for k in peak}
         time.sleep(interval)
     seconds = time.monotonic() - start
     results = json.loads((root / "results" / "results.json").read_text())
     possible = sum(t.get("max_score", 0) for t in results.get("tests", []))
-    return {"chapter": chapter, "seconds": seconds, "score": results["score"], "max": possible, **peak}
+    return {"chapter": chapter, "seconds": seconds, "score": results["score"], "max": possible, **peak,
+            "at_peak": at_peak}
 
 
 def main() -> None:
@@ -103,6 +141,8 @@ def main() -> None:
             flags += " over 10 min" if m["seconds"] > GRADESCOPE_SECONDS else ""
             print(f"{chapter:36} {m['seconds']:7.1f} {m['score']:5g}/{m['max']:<5g} "
                   f"{m['rss']:7.0f} {m['pss']:7.0f} {m['anon']:7.0f}{flags}", flush=True)
+            print("    PSS at the peak, by process (MB): " + ", ".join(
+                f"{name} {mb:.0f}" for name, mb in sorted(m["at_peak"].items(), key=lambda kv: -kv[1])))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from autograder.formats.common import atomic_write
 from autograder.formats.gradescope import VISIBILITIES, failure_json, results_json
 from autograder.grader import Grader, SubmissionResult
 from autograder.inline import pick_device
-from autograder.runner import Limits, Worker
+from autograder.runner import Limits, Worker, preload_for
 from autograder.sandbox import PACKAGES
 
 DEFAULT_ROOT = "/autograder"
@@ -235,7 +235,7 @@ def grade_notebook(path: Path | None, config: dict) -> SubmissionResult:
     if path is None:  # the Grader's own "cannot read" result, from a folder with no file in it
         with tempfile.TemporaryDirectory() as empty:
             return grader.grade(Path(empty) / f"{config['chapter']}.ipynb", STUDENT)
-    with Worker(device) as worker:
+    with Worker(device, preload=preload_for([config["chapter"]])) as worker:
         return grader.grade(path, STUDENT, worker=worker)
 
 

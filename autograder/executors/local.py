@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable
 
 from autograder.grader import SubmissionResult
-from autograder.runner import WorkerPool
+from autograder.runner import WorkerPool, preload_for
 
 
 def grade_parallel(todo: list, graders: dict, store: Callable, device: str,
@@ -27,7 +27,7 @@ def grade_parallel(todo: list, graders: dict, store: Callable, device: str,
     given); store each result as soon as it is done."""
     if progress:
         _say(f"starting {jobs} sandboxed worker(s) for {len(todo)} submission(s)…")
-    workers = (workers or WorkerPool(jobs, device)).take(jobs, device)
+    workers = (workers or WorkerPool(jobs, device, preload_for({s.chapter for s in todo}))).take(jobs, device)
     if progress:
         _say(f"workers ready after {time.monotonic() - start:.1f} s; grading")
     free: queue.Queue = queue.Queue()
