@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,24 @@ class WorkerError(RuntimeError):
     """The worker process itself failed (not the student's job)."""
 
 
+_SPAWNER = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawn(*args, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen(*args, **kwargs)``, started from one thread that lives as long as
+    this process. bubblewrap's ``--die-with-parent`` (PR_SET_PDEATHSIG) kills the sandbox
+    when the *thread* that started it ends, not the process: a worker started from a pool's
+    thread (WorkerPool, the local executor's restarts, a Dask task) died as soon as that
+    thread finished, and its first job was lost and run again on a fresh worker."""
+    global _SPAWNER
+    from concurrent.futures import ThreadPoolExecutor
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-spawner")
+    return _SPAWNER.submit(subprocess.Popen, *args, **kwargs).result()
+
+
 class Worker:
     """A warm, sandboxed harness process that runs one job at a time.
 
@@ -97,9 +116,9 @@ class Worker:
         os.chmod(self.scratch, 0o711)
         self._buffer = b""
         self._log = open(self.scratch / "worker-stderr.txt", "wb")
-        self.proc = subprocess.Popen(sandbox.worker_command(self.scratch, device, preload),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-                                     env=child_env(), cwd=self.scratch, start_new_session=True)
+        self.proc = _spawn(sandbox.worker_command(self.scratch, device, preload),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+                           env=child_env(), cwd=self.scratch, start_new_session=True)
         ready = self._read_message(timeout=300)
         if not ready or not ready.get("ready"):
             self.close()

@@ -1,0 +1,41 @@
+"""A harness worker lives as long as the grader, whichever thread started it: bubblewrap's
+--die-with-parent follows the starting *thread*, so workers started from a pool's threads
+(the early WorkerPool, a restart in the local executor, a Dask task) used to die with
+those threads, and their first job was lost and graded again on a fresh worker."""
+import threading
+import time
+
+from autograder.chapter import load_chapter
+from autograder.grader import Grader
+from autograder.runner import Worker, WorkerPool, preload_for
+from tests.corpus import SOLUTION, write_case
+
+CHAPTER = "01_tensors_broadcasting"
+
+
+def _grade_keeps_the_worker(worker: Worker, tmp_path) -> None:
+    time.sleep(1)  # the starting thread has ended: a sandbox tied to it is gone by now
+    assert worker.proc.poll() is None, "the worker died with the thread that started it"
+    pid = worker.proc.pid
+    result = Grader(load_chapter(CHAPTER)).grade(write_case(CHAPTER, SOLUTION, tmp_path), "s", worker=worker)
+    assert result.score == result.max_score
+    assert worker.proc.pid == pid, "the worker had to be started again"
+
+
+def test_a_worker_outlives_the_thread_that_started_it(tmp_path):
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("worker", Worker("cpu", preload=preload_for([CHAPTER]))))
+    thread.start()
+    thread.join()
+    try:
+        _grade_keeps_the_worker(box["worker"], tmp_path)
+    finally:
+        box["worker"].close()
+
+
+def test_the_early_pool_s_workers_survive_take(tmp_path):
+    [worker] = WorkerPool(1, "cpu", preload_for([CHAPTER])).take(1, "cpu")
+    try:
+        _grade_keeps_the_worker(worker, tmp_path)
+    finally:
+        worker.close()
