@@ -302,7 +302,9 @@ def preload_for(chapters) -> tuple[str, ...]:
     code (released, solved) or its checks use them: torchvision (about 160 MB), and ``torch._dynamo``,
     which PyTorch imports when the first optimizer is made (1.1 s and about 160 MB; in a
     job of its own, every job would pay both). A chapter whose files cannot be read here
-    gets everything. Reads files only: no PyTorch is imported."""
+    gets everything. The chapters are named too (``chapter:<slug>``), so that the worker runs
+    their checks' ``WORKER_WARMUP`` (shared data, loaded once per worker). Reads files only:
+    no PyTorch is imported."""
     from autograder import notebooks, paths
     from autograder.untrusted.worker import FRAMEWORK, OPTIONAL
     code = []
@@ -315,7 +317,8 @@ def preload_for(chapters) -> tuple[str, ...]:
         except Exception:  # noqa: BLE001  unreadable here (the grader says so): preload all
             return FRAMEWORK
     text = "\n".join(code)
-    return tuple(m for m in FRAMEWORK if m not in OPTIONAL or any(word in text for word in OPTIONAL[m]))
+    modules = tuple(m for m in FRAMEWORK if m not in OPTIONAL or any(word in text for word in OPTIONAL[m]))
+    return modules + tuple(f"chapter:{chapter}" for chapter in sorted(chapters))
 
 
 class WorkerPool:

@@ -1,6 +1,7 @@
 """What a harness worker imports before its first job (runner.preload_for): the framework,
-with torchvision and torch._dynamo (each about 160 MB) only for the chapters that use them —
-and a job that needs a module its worker did not import still imports it and is graded."""
+with torchvision and torch._dynamo (each about 160 MB) only for the chapters that use them,
+and each chapter's WORKER_WARMUP (chapter 09: Fashion-MNIST, read once per worker) — and a
+job that needs a module its worker did not import still imports it and is graded."""
 from autograder.chapter import load_chapter
 from autograder.grader import Grader
 from autograder.runner import Worker, preload_for
@@ -29,6 +30,42 @@ def test_the_worker_imports_only_framework_modules_it_is_asked_for():
     assert worker_module._preload(["--preload", "numpy,os,subprocess,torch"]) == ("numpy", "torch")
     assert worker_module._preload([]) == worker_module.FRAMEWORK
     assert worker_module._preload(["--something", "else"]) == worker_module.FRAMEWORK
+    named = "numpy,chapter:09_softmax_regression_training,chapter:../../etc,chapter:os.system,chapter:"
+    assert worker_module._chapters(["--preload", named]) == ("09_softmax_regression_training",)
+    assert worker_module._chapters([]) == ()
+
+
+def test_the_chapters_are_named_for_their_warm_up():
+    assert "chapter:09_softmax_regression_training" in preload_for(["09_softmax_regression_training"])
+    assert "chapter:09_softmax_regression_training" not in preload_for(["05_linear_regression_scratch"])
+
+
+# accuracy (the first exercise: no probe has read any data yet), with a line that reports what
+# the job found already loaded by its worker
+ACCURACY_REPORTING_THE_CACHE = """
+import autograder.checks.ch09_softmax_regression_training as _checks
+print("fashion-mnist splits already loaded:", _checks._fashion_mnist.cache_info().currsize)
+
+def accuracy(y_hat, y):
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(1)
+    return float((y_hat.type(y.dtype) == y).sum())
+"""
+
+
+def test_chapter_09_s_worker_reads_fashion_mnist_once_for_all_its_jobs(tmp_path):
+    chapter = "09_softmax_regression_training"
+    path = write_case(chapter, Case("reports_cache", replace={"accuracy": ACCURACY_REPORTING_THE_CACHE}),
+                      tmp_path / "submitted")
+    grader = Grader(load_chapter(chapter))
+    outputs = {}
+    for name, preload in (("warmed", preload_for([chapter])), ("not warmed", preload_for(["05_linear_regression_scratch"]))):
+        with Worker("cpu", preload=preload) as worker:
+            result = grader.grade(path, name, worker=worker)
+        assert result.score == result.max_score, result.exercises
+        outputs[name] = result.student_output
+    assert "fashion-mnist splits already loaded: 2" in outputs["warmed"]
+    assert "fashion-mnist splits already loaded: 0" in outputs["not warmed"]
 
 
 def test_a_job_imports_what_its_worker_did_not(tmp_path):

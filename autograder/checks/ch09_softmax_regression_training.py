@@ -498,6 +498,12 @@ def _fashion_mnist(train: bool):
     return load_fashion_mnist_uint8(train=train)
 
 
+def WORKER_WARMUP() -> None:  # noqa: N802  (autograder/untrusted/worker.py calls it by this name)
+    """Both splits read once per harness worker, before it forks its jobs, which share them."""
+    _fashion_mnist(True)
+    _fashion_mnist(False)
+
+
 def _batches_of(split: str, n: int, shuffle: bool, generator, device):
     """Minibatches of the first ``n`` examples of a Fashion-MNIST split, as TensorBatches that
     can cross to a stand-in by name (the data set is public; the grader reads it too)."""
