@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from autograder import batch, formats, references  # noqa: E402
 from autograder.chapter import graded_chapters, load_chapter  # noqa: E402
 from autograder.grader import Grader  # noqa: E402
-from autograder.runner import Worker  # noqa: E402
+from autograder.runner import Worker, preload_for  # noqa: E402
 from course.timing import median_time  # noqa: E402
 from tests.corpus import SOLUTION, write_case  # noqa: E402
 
@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
         work = Path(tmp)
         start, worker_start = start_seconds(args.repeat), worker_seconds(args.repeat)
-        with Worker("cpu") as worker:
-            rows = {ch: chapter_profile(ch, worker, args.repeat, work / ch) for ch in args.chapters}
+        rows = {}
+        for ch in args.chapters:  # a worker of the chapter's own, as a grading run starts it
+            with Worker("cpu", preload=preload_for([ch])) as worker:
+                rows[ch] = chapter_profile(ch, worker, args.repeat, work / ch)
         print_table(start, worker_start, rows)
         if args.class_size:
             klass = class_profile(args.class_size, args.jobs, work)
