@@ -3,7 +3,8 @@
 For one correct submission of each chapter, the wall time of grading split into:
 
 * start — a new process importing PyTorch and the grader (``python -c "import ..."``);
-* worker — starting a sandboxed harness worker (bubblewrap, the framework imported once);
+* worker start — starting a sandboxed harness worker for the chapter (bubblewrap, the
+  framework it needs imported once, its shared data read; runner.preload_for);
 * read — reading the notebook and building the program the harness runs;
 * references — the reference answers: *cold* computed from solutions/, *warm* read back from
   the reference cache (autograder/references.py);
@@ -56,9 +57,9 @@ def start_seconds(repeat: int) -> float:
     return median_seconds(lambda: subprocess.run(cmd, check=True, cwd=ROOT), repeat)
 
 
-def worker_seconds(repeat: int) -> float:
-    """Starting a sandboxed worker until it is ready for jobs."""
-    return median_seconds(lambda: Worker("cpu").close(), repeat)
+def worker_seconds(chapter: str, repeat: int) -> float:
+    """Starting a sandboxed worker for ``chapter`` (what preload_for gives it) until it is ready."""
+    return median_seconds(lambda: Worker("cpu", preload=preload_for([chapter])).close(), repeat)
 
 
 def stages(result, write: float) -> dict[str, float]:
@@ -103,16 +104,15 @@ def class_profile(size: int, jobs: int, work: Path) -> dict:
     return {"wall": wall, "submissions": len(results), "stages": total}
 
 
-def print_table(start: float, worker: float, rows: dict[str, dict]) -> None:
-    print(f"start (a new process importing torch and the grader): {start:.2f} s")
-    print(f"worker (a sandboxed harness worker ready for jobs):    {worker:.2f} s\n")
-    head = ["chapter", "refs cold", *STAGES, "warm total", "student code", "ratio"]
+def print_table(start: float, rows: dict[str, dict]) -> None:
+    print(f"start (a new process importing torch and the grader): {start:.2f} s\n")
+    head = ["chapter", "worker start", "refs cold", *STAGES, "warm total", "student code", "ratio"]
     print(" | ".join(head))
     for chapter, row in rows.items():
         warm = row["warm"]
         total = sum(warm.values())
         student = warm["cells"] + warm["probes"]
-        cells = [chapter[:2], f"{row['cold_references']:.2f}", *(f"{warm[s]:.3f}" for s in STAGES),
+        cells = [chapter[:2], f"{row['worker_start']:.2f}", f"{row['cold_references']:.2f}", *(f"{warm[s]:.3f}" for s in STAGES),
                  f"{total:.2f}", f"{student:.2f}", f"{total / student:.2f}x" if student else "-"]
         print(" | ".join(cells))
 
@@ -127,12 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores\n")
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
         work = Path(tmp)
-        start, worker_start = start_seconds(args.repeat), worker_seconds(args.repeat)
+        start = start_seconds(args.repeat)
         rows = {}
         for ch in args.chapters:  # a worker of the chapter's own, as a grading run starts it
+            worker_start = worker_seconds(ch, args.repeat)
             with Worker("cpu", preload=preload_for([ch])) as worker:
-                rows[ch] = chapter_profile(ch, worker, args.repeat, work / ch)
-        print_table(start, worker_start, rows)
+                rows[ch] = {"worker_start": worker_start, **chapter_profile(ch, worker, args.repeat, work / ch)}
+        print_table(start, rows)
         if args.class_size:
             klass = class_profile(args.class_size, args.jobs, work)
             per = klass["wall"] / klass["submissions"]
