@@ -22,10 +22,18 @@ reorder the batches it is given — and a fresh order moves a short run a lot:
   fresh data order, fell outside the four runs' range (loss 0.0184, training accuracy
   0.0151, test accuracy 0.1555: the test accuracy of an epoch's last step swings by ±0.1
   with the order), rounded up to 0.005 — so a correct run over an unseen order passes.
-* ``test_accuracy`` (10 epochs on all 60,000 images): the model's own test accuracy is at
-  least :data:`TARGET_ACCURACY`, and ``evaluate_accuracy`` reports exactly it (1e-6). Rule:
-  12 reference runs over fresh orders reached 0.8255–0.8343; the target sits 0.0055 below
-  the lowest.
+* ``test_accuracy`` (:data:`NUM_EPOCHS` = 3 epochs on all 60,000 images): after some epoch
+  the model's own test accuracy is at least :data:`TARGET_ACCURACY`, and ``evaluate_accuracy``
+  reports exactly it (1e-6) after every epoch. Rule: the best epoch of 52 reference runs over
+  fresh orders reached 0.7972–0.8205; the target sits 0.0072 below the lowest. The best
+  epoch, not the last: the test accuracy after an epoch's last step swings with the order
+  (epoch 3 alone gave 0.7764–0.8205). This run used to be 10 epochs with the last epoch
+  against 0.82, which 12 runs over fresh orders had passed (0.8255–0.8343) — but 12 more
+  gave 0.8182–0.8353, so a correct ``train_epoch`` that reorders its batches, or any correct
+  one under another ``--seed``, could be refused. No bug in :data:`CALIBRATION` needs
+  the longer run: each that this check catches is caught by the three epochs too (the
+  table below is measured with them), and 7 epochs fewer make it 0.9 s cheaper for every
+  submission.
 * ``train_epoch``'s ``optimizer`` and ``custom_updater`` (one epoch of 4 batches, the order
   given): the gradient at each step and the parameters after the epoch within the
   ``trajectory`` tolerance (rtol 1e-3) of the reference's; correct variants differ by < 1e-6.
@@ -68,7 +76,7 @@ from autograder.tolerances import Tolerance
 from autograder.untrusted.wire import WireTensor
 
 CHAPTER = "09_softmax_regression_training"
-TARGET_ACCURACY = 0.82  # d2l's result is about 0.83; 12 runs over fresh data orders gave 0.8255–0.8343
+TARGET_ACCURACY = 0.79  # after the best of 3 epochs; 52 runs over fresh data orders gave 0.7972–0.8205
 
 
 def _number(value, what: str) -> float:
@@ -487,7 +495,7 @@ def _cmp_predict(key, what):
 
 
 # -- training ----------------------------------------------------------------------------------
-LR, BATCH_SIZE, NUM_EPOCHS = 0.1, 256, 10
+LR, BATCH_SIZE, NUM_EPOCHS = 0.1, 256, 3  # the test-accuracy run (the book trains 10)
 SHORT = {"n_train": 10_000, "n_test": 2_000, "num_epochs": 3}  # the loss-trajectory run
 
 
@@ -523,7 +531,8 @@ def _train_inputs(gen):
 
 def _softmax_regression(ns, ctx, n_train, n_test, num_epochs, shuffle_seed):
     """The chapter's from-scratch training, with the student's train_epoch, accuracy and
-    evaluate_accuracy; returns per-epoch metrics and the model's own test accuracy."""
+    evaluate_accuracy; returns per-epoch metrics and the model's own test accuracy after
+    each epoch."""
     train_iter = _batches_of("train", n_train, True, torch.Generator().manual_seed(shuffle_seed), ctx.device)
     test_iter = _batches_of("test", n_test, False, None, ctx.device)
     W = torch.normal(0, 0.01, (784, 10), generator=torch.Generator().manual_seed(ctx.seed))
@@ -531,13 +540,13 @@ def _softmax_regression(ns, ctx, n_train, n_test, num_epochs, shuffle_seed):
     b = torch.zeros(10, device=ctx.device, requires_grad=True)
     net, loss = _scratch_model(W, b)
     updater = _SGD([W, b], LR)
-    epochs, test_accs = [], []
+    epochs, test_accs, own = [], [], []
     for _ in range(num_epochs):
         epochs.append(call(ctx, ns, "train_epoch", net, train_iter, loss, updater))
         test_accs.append(call(ctx, ns, "evaluate_accuracy", net, test_iter))
-    with torch.no_grad():
-        correct = sum(int((net(X).argmax(1) == y).sum()) for X, y in test_iter)
-    return {"epochs": epochs, "test_accs": test_accs, "own_test_acc": correct / n_test}
+        with torch.no_grad():
+            own.append(sum(int((net(X).argmax(1) == y).sum()) for X, y in test_iter) / n_test)
+    return {"epochs": epochs, "test_accs": test_accs, "own_test_accs": own}
 
 
 def _one_thread(run):
@@ -632,21 +641,24 @@ def _outside_band(name: str, epoch: int, value: float, lo: float, hi: float) -> 
 
 def _cmp_full(got, want, inputs, tol):
     what = f"training from scratch on all 60,000 images for {NUM_EPOCHS} epochs (lr {LR}, batch size {BATCH_SIZE})"
-    _, _, test_acc = _metrics(got, what)
-    own, ref = got["own_test_acc"], want["own_test_acc"]
-    detail = {"test_accuracy": _number(own, what)}  # the model's own; Gradescope's leaderboard shows it
-    if own < TARGET_ACCURACY:
-        err = CheckFailed(f"{what} reached a test accuracy of {own:.4f}; expected at least "
-                          f"{TARGET_ACCURACY} (the reference reaches {ref:.4f}). Likely causes: the steps "
-                          "(backward() on the summed loss with a custom updater, updater(X.shape[0])) "
+    _, _, reported = _metrics(got, what)
+    own = [_number(a, what) for a in got["own_test_accs"]]
+    if len(own) != NUM_EPOCHS or len(reported) != NUM_EPOCHS:
+        raise CheckFailed(f"{what}: the run did not finish its {NUM_EPOCHS} epochs")
+    best, ref = max(own), max(want["own_test_accs"])
+    detail = {"test_accuracy": best}  # the model's own; Gradescope's leaderboard shows it
+    if best < TARGET_ACCURACY:
+        err = CheckFailed(f"{what} reached a test accuracy of at most {best:.4f} after any epoch; expected "
+                          f"at least {TARGET_ACCURACY} (the reference reaches {ref:.4f}). Likely causes: the "
+                          "steps (backward() on the summed loss with a custom updater, updater(X.shape[0])) "
                           "or a loop that does not visit every batch")
         err.detail = detail
         raise err
-    if abs(test_acc[-1] - own) > 1e-6:
-        raise CheckFailed(f"{what}: evaluate_accuracy reported a test accuracy of {test_acc[-1]:.4f}, "
-                          f"but the model classifies {own:.4f} of the test images correctly")
+    for epoch, (said, true) in enumerate(zip(reported, own), 1):
+        if abs(said - true) > 1e-6:
+            raise CheckFailed(f"{what}: after epoch {epoch} evaluate_accuracy reported a test accuracy of "
+                              f"{said:.4f}, but the model classifies {true:.4f} of the test images correctly")
     return detail
-
 
 EXERCISES = [
     Exercise("accuracy", (
@@ -697,8 +709,8 @@ EXERCISES = [
         Check("trajectory", 2, "the training loss and accuracies per epoch follow the reference's runs",
               kind="training", make_inputs=_train_inputs, probe=_train_short, compare=_cmp_trajectory,
               tolerance="trajectory", timeout=60, reference_variants=REFERENCE_ORDERS),
-        Check("test_accuracy", 2, f"10 epochs on all 60,000 images reach a test accuracy of at least "
-              f"{TARGET_ACCURACY}", kind="training", make_inputs=_train_inputs, probe=_train_full,
+        Check("test_accuracy", 2, f"{NUM_EPOCHS} epochs on all 60,000 images reach a test accuracy of at "
+              f"least {TARGET_ACCURACY}", kind="training", make_inputs=_train_inputs, probe=_train_full,
               compare=_cmp_full, tolerance="trajectory", timeout=150),
     ), functions=(), uses=("train_epoch", "accuracy", "evaluate_accuracy")),
 ]
