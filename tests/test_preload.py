@@ -82,3 +82,16 @@ def test_a_job_imports_what_its_worker_did_not(tmp_path):
     with Worker("cpu", preload=preload) as worker:
         result = grader.grade(path, case.name, worker=worker)
     assert result.score == result.max_score, result.exercises
+
+
+def test_the_graders_start_builds_no_iri_grammars():
+    """jsonschema (through nbformat) builds 38 Lark grammars when ``rfc3987_syntax`` is
+    installed, as it is here: autograder/__init__.py keeps it from being imported, and
+    notebooks are still read and validated."""
+    import subprocess
+    import sys
+    code = ("import sys, autograder.cli, autograder.notebooks, nbformat\n"
+            "nbformat.validate(nbformat.v4.new_notebook())\n"
+            "print(sorted({'lark', 'rfc3987_syntax'} & {m for m, v in sys.modules.items() if v}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
