@@ -45,7 +45,10 @@ def test_did_not_run_means_unreadable_or_no_check_answered():
 def test_writes_html_with_a_plot_and_a_csv(tmp_path):
     write_class_report(tmp_path, CLASS)
     page = (tmp_path / "class_report.html").read_text()
-    assert "data:image/png;base64" in page and "2×" in page and "Submissions that did not run (2)" in page
+    assert "2×" in page and "Submissions that did not run (2)" in page
+    # one bar chart per exercise: linreg's scores are 3 (a), 1 (b), 2 (c) and 0 (d, e)
+    assert page.count("<svg") == 1 and "aria-label='linreg (of 3): 2 at 0, 1 at 1, 1 at 2, 1 at 3'" in page
+    assert "<title>2 students: 0 points</title>" in page and "<title>1 student: 1 point</title>" in page
     row, = csv.DictReader((tmp_path / "class_report.csv").open())
     assert (row["exercise"], row["submissions"], row["full_marks"], row["top_failure_count"]) == \
         ("linreg", "5", "1", "2")

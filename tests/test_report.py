@@ -1,7 +1,10 @@
 """The student's feedback page: points, passed and failed checks, code shown as code."""
+import re
+
 import pytest
 
 from autograder.grader import SubmissionResult
+from autograder.formats import svg
 from autograder.formats.feedback import feedback_html
 from autograder.spec import Check, CheckResult, Exercise, ExerciseResult
 
@@ -47,10 +50,21 @@ def test_a_failed_training_check_plots_each_curve_it_carries():
     def page_with(detail) -> str:
         check = CheckResult("training", "trajectory", "training", 0.0, 4.0, "failed", "the test accuracy…", detail)
         return feedback_html(SubmissionResult("a", "09_x", (ExerciseResult.from_checks(training, [check]),)))
-    assert page_with({"curves": curves}).count("data:image/png;base64") == 2
-    assert "alt='your test accuracy over the reference'" in page_with({"curves": curves})
-    assert page_with({"curve": curves[0]}).count("data:image/png;base64") == 1
-    assert "data:image/png" not in page_with({})
+    assert page_with({"curves": curves}).count("<svg") == 2
+    assert "aria-label='your test accuracy over the reference'" in page_with({"curves": curves})
+    assert page_with({"curve": curves[0]}).count("<svg") == 1
+    assert "<svg" not in page_with({})
+    # each curve is a line of its points; a value that is not a finite number breaks the line
+    broken = {**curves[0], "student": [0.6, float("nan"), 0.5, 0.4, float("inf")], "yscale": "linear"}
+    page = page_with({"curve": broken})
+    lines = re.findall(r"<polyline points='([^']*)'", page)
+    assert [len(points.split()) for points in lines] == [2, 2]  # the reference's two, then 0.5 and 0.4
+    assert page.count("<circle") == 1  # 0.6 alone, between the start and the nan
+    # a long curve is thinned, its ends kept; junk in place of values plots nothing, no error
+    long = {"student": [1.0 + i for i in range(5000)], "reference": "junk", "ylabel": "minibatch loss"}
+    points = re.findall(r"<polyline points='([^']*)'", page_with({"curve": long}))[0].split()
+    assert len(points) == svg.MAX_POINTS
+    assert "no finite values to plot" in page_with({"curve": {"student": [float("nan")], "ylabel": "loss"}})
 
 
 def test_ch09_trajectory_failure_plots_the_failing_quantity_first():

@@ -17,7 +17,8 @@ from pathlib import Path
 from statistics import mean, median
 
 from autograder.grader import SubmissionResult
-from autograder.formats.common import atomic_write, png_img, rich_text, write_csv
+from autograder.formats.common import atomic_write, rich_text, write_csv
+from autograder.formats.svg import bar_chart
 from autograder.spec import ExerciseResult
 
 CLASS_COLUMNS = ["chapter", "exercise", "submissions", "max_score", "mean", "median",
@@ -98,7 +99,8 @@ def class_report_html(results: list[SubmissionResult], not_graded=()) -> str:
     parts += _not_graded_section(not_graded)
     style = ("body{font-family:sans-serif;max-width:64em;margin:2em auto}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
-             "padding:.2em .5em;text-align:left;vertical-align:top}td.n{text-align:right}")
+             "padding:.2em .5em;text-align:left;vertical-align:top}td.n{text-align:right}"
+             ".dist{display:flex;flex-wrap:wrap;gap:.5em}")
     return (f"<!doctype html><meta charset='utf-8'><title>Class report</title>"
             f"<style>{style}</style>\n" + "\n".join(parts))
 
@@ -153,28 +155,16 @@ def _late(sub: SubmissionResult) -> str:
 
 
 def _distribution_img(chapter: str, subs: list[SubmissionResult]) -> str:
-    """Bar charts of how many students got each score, one panel per exercise."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-    names = _exercise_names(subs)
-    cols = min(len(names), 4)
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.3 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    """Bar charts of how many students got each score, one panel per exercise (inline SVG)."""
+    panels = []
+    for name in _exercise_names(subs):
         exs = [e for s in subs for e in s.exercises if e.exercise == name]
         counts = Counter(e.score for e in exs)
-        ax.bar([f"{k:g}" for k in sorted(counts)], [counts[k] for k in sorted(counts)], color="#4c72b0")
-        ax.set_title(f"{name} (of {exs[0].max_score:g})", fontsize=9)
-        ax.set_xlabel("points", fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    axes[0][0].set_ylabel("students", fontsize=8)
-    fig.tight_layout()
-    return png_img(fig, f"score distribution per exercise, {chapter}")
+        scores = sorted(counts)
+        panels.append(bar_chart([f"{k:g}" for k in scores], [counts[k] for k in scores],
+                                f"{name} (of {exs[0].max_score:g})", "points", "student"))
+    return (f"<div class='dist' role='group' aria-label='{_e(f'score distribution per exercise, {chapter}')}'>"
+            + "".join(panels) + "</div>")
 
 
 def _exercise_names(subs: list[SubmissionResult]) -> list[str]:

@@ -46,18 +46,5 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())[:500]
 
 
-def png_img(fig, alt: str) -> str:
-    """A matplotlib figure as an ``<img>`` holding its PNG (pages stay one self-contained file);
-    the figure is closed."""
-    import base64
-    import io
-
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return f"<img alt='{escape(alt)}' src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'>"
-
-
 def escape(text: object) -> str:
     return html.escape(str(text))

@@ -1,9 +1,11 @@
 """feedback/<student>/<chapter>.html: a student's feedback page."""
 from __future__ import annotations
 
+import math
 import re
 
-from autograder.formats.common import escape as _e, num as _num, png_img, rich_text
+from autograder.formats.common import escape as _e, num as _num, rich_text
+from autograder.formats.svg import COLORS, line_chart
 from autograder.grader import SubmissionResult
 
 
@@ -139,18 +141,15 @@ def _policy_line(message: str) -> str | None:
 
 
 def _curve_img(curve: dict) -> str:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3))
+    """The student's curve over the reference's, as an inline SVG chart."""
     ylabel = str(curve.get("ylabel", "loss"))
-    for key, label, style in (("reference", "reference", {"color": "gray"}),
-                              ("student", "your functions", {"alpha": 0.8})):
-        values = curve.get(key, [])
-        ax.plot(range(curve.get("first", 0), curve.get("first", 0) + len(values)), values, label=label, **style)
-    ax.set_yscale(curve.get("yscale", "log" if "loss" in ylabel else "linear"))
-    ax.set_xlabel(curve.get("xlabel", "step"))
-    ax.set_ylabel(ylabel)
-    ax.legend()
-    fig.tight_layout()
-    return png_img(fig, f"your {ylabel} over the reference")
+    first = curve.get("first", 0)
+    first = first if isinstance(first, (int, float)) and math.isfinite(first) else 0
+    series = [("reference", _values(curve.get("reference")), COLORS["reference"]),
+              ("your functions", _values(curve.get("student")), COLORS["student"])]
+    return line_chart(series, f"your {ylabel} over the reference", str(curve.get("xlabel", "step")), ylabel,
+                      first=first, log=curve.get("yscale", "log" if "loss" in ylabel else "linear") == "log")
+
+
+def _values(values) -> list:
+    return list(values) if isinstance(values, (list, tuple)) else []
