@@ -158,8 +158,14 @@ class Worker:
             code = self.poll()
             if code is not None:
                 return code
-            time.sleep(POLL)
+            self.idle(POLL)
         return None
+
+    def idle(self, seconds: float) -> None:
+        """Wait up to ``seconds``, less when the worker has something to say (a job's end is
+        seen at once, not at the next look)."""
+        if b"\n" not in self._buffer:
+            select.select([self.proc.stdout.fileno()], [], [], seconds)
 
     def _read_message(self, timeout: float) -> dict | None:
         fd = self.proc.stdout.fileno()
@@ -394,7 +400,7 @@ def _watch(worker: Worker, job_dir: Path, owner: tuple, jobs: list[ProbeJob], li
             kill_job(owner)
             worker.wait(timeout=30)
             return _stopped(current, why, report)
-        time.sleep(POLL)
+        worker.idle(POLL)
 
 
 def _advance(ev: dict, job_dir: Path, by_index: dict, report: HarnessReport):
