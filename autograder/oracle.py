@@ -4,9 +4,10 @@ See :mod:`autograder.untrusted.standin` for what a stand-in is and what crosses.
 the grader, an :class:`Oracle` holds the reference namespace (``solutions/``) of one
 chapter and the names it may answer for one job; :class:`OracleServer` serves it on a Unix
 socket in the job's folder, for as long as the job runs. Everything that arrives is plain
-data, read with ``allow_pickle=False`` and treated as untrusted: only the named functions
-are called, on tensors, arrays and numbers, and the probe's own object types that the
-checks module lists in ``STANDIN_TYPES``.
+data (read by :func:`autograder.untrusted.wire.loads_message`: JSON and arrays of plain
+numbers, bounds-checked, no pickle) and treated as untrusted: only the named functions are
+called, on tensors, arrays and numbers, and the probe's own object types that the checks
+module lists in ``STANDIN_TYPES``.
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ import torch
 from autograder.chapter import Chapter, reference_namespace
 from autograder.references import RNG_LOCK  # each answer swaps the harness's random state in
 from autograder.untrusted import wire
-from autograder.untrusted.standin import (Live, Slots, StandInError, decode, encode, receive,
-                                          send)
+from autograder.untrusted.standin import (Live, Slots, StandInError, decode, encode, frame_answer,
+                                          receive, send)
 
 MAX_CALLS = 200_000  # calls one job may make to its stand-ins
 MAX_CONNECTIONS = 4  # connections one job may open to its stand-ins' socket
@@ -59,15 +60,17 @@ class Oracle:
             return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
 
     # -- calls ---------------------------------------------------------------------------
-    def _run(self, message: dict) -> tuple[Live, Slots, Any, torch.Tensor]:
-        """Call the reference on the message's arguments, with the harness's random state."""
+    def _run(self, message: dict) -> tuple[Live, Slots, Any, torch.Tensor | None]:
+        """Call the reference on the message's arguments, with the harness's random state;
+        the random state it leaves, or None when the call drew nothing."""
         live = self._inputs(message)
         args = decode(message.get("args", []), live, self._rebuild)
         kwargs = decode(message.get("kwargs", {}), live, self._rebuild)
+        before = _tensor(message["rng"]).to(torch.uint8)
         with RNG_LOCK:
             saved = torch.get_rng_state()
             try:
-                torch.set_rng_state(_tensor(message["rng"]).to(torch.uint8))
+                torch.set_rng_state(before)
                 with torch.enable_grad():
                     result = self.ns[message["fn"]](*args, **kwargs)
                     out = Slots()
@@ -75,18 +78,23 @@ class Oracle:
                 rng = torch.get_rng_state()
             finally:
                 torch.set_rng_state(saved)
-        return live, out, encoded, rng
+        return live, out, encoded, None if _same_bytes(rng, before) else rng
 
     def _call(self, message: dict) -> dict:
+        """The answer to a call. Its tensors and arrays are the live ones, not copies: the
+        answer is written out as it is sent, before anything else runs."""
         live, out, encoded, rng = self._run(message)
         inputs_grad = any(t.requires_grad for t in live.tensors)
+        effects = _effects(message, live)
+        if rng is not None:  # absent: the harness's random state is already the right one
+            effects["rng"] = rng
         return {"result": encoded,
                 "out_tensors": [t.detach() for t in out.tensors],
-                "out_arrays": [a.copy() for a in out.arrays],
+                "out_arrays": out.arrays,
                 "out_generators": [g.get_state() for g in out.generators],
                 "differentiable": [i for i, t in enumerate(out.tensors)
                                    if inputs_grad and t.requires_grad and t.grad_fn is not None],
-                "effects": {**_effects(message, live), "rng": rng}}
+                "effects": effects}
 
     def _vjp(self, message: dict) -> dict:
         live, out, _, _ = self._run(message)
@@ -116,10 +124,13 @@ class Oracle:
         return Live(tensors, arrays, generators)
 
     def _local(self, value) -> torch.Tensor:
+        """A tensor of the message as the reference's own: a copy, on the grader's device
+        (the message's stays as it came, what :func:`_effects` compares with)."""
         if not isinstance(value, wire.WireTensor):
             raise StandInError("a tensor argument was too large or malformed")
-        device = self.device if value.device.startswith(self.device.type) else torch.device("cpu")
-        return value.values.clone().to(device)
+        if self.device.type == "cpu" or not value.device.startswith(self.device.type):
+            return value.values.clone()
+        return value.values.to(self.device)
 
     def _rebuild(self, kind: str, state: Any) -> Any:
         if kind not in self.types:
@@ -129,6 +140,12 @@ class Oracle:
 
 def _tensor(value) -> torch.Tensor:
     return value.values if isinstance(value, wire.WireTensor) else torch.as_tensor(value)
+
+
+def _same_bytes(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two CPU tensors of one dtype hold the same bytes (a random state: memcmp is
+    twice as fast as ``torch.equal`` on its 5 kB)."""
+    return a.shape == b.shape and a.numpy().tobytes() == b.numpy().tobytes()
 
 
 def _effects(message: dict, live: Live) -> dict:
@@ -207,7 +224,7 @@ class OracleServer:
     @staticmethod
     def _reply(conn: socket.socket, answer: dict) -> bool:
         try:
-            send(conn, answer)
+            send(conn, frame_answer(answer))
             return True
         except OSError:
             return False

@@ -5,15 +5,20 @@ First the proxy itself: it must behave exactly like the reference (values, gradi
 updates, random draws, data loaders). Then hostile submissions that try to capture and reuse a
 stand-in, or the channel behind it, to raise a grade: none may."""
 import inspect
+import json
+import math
+import socket
+import struct
+import threading
 
 import numpy as np
 import pytest
 import torch
 
 from autograder.chapter import load_chapter, reference_namespace
-from autograder.oracle import Oracle
+from autograder.oracle import Oracle, OracleServer
 from autograder.runner import Limits
-from autograder.untrusted import standin
+from autograder.untrusted import standin, wire
 from tests.corpus import SOLUTION, Case, assert_case, grade_corpus
 
 CH05 = "05_linear_regression_scratch"
@@ -87,6 +92,180 @@ def test_the_oracle_answers_only_for_its_names():
                                 "kwargs": {"__map__": {}}, "rng": torch.get_rng_state()})
         assert "error" in answer and "no stand-in" in answer["error"]
     assert "error" in oracle.answer({"garbage": 1})
+
+
+def test_a_backward_uses_the_arguments_as_they_were_at_the_call():
+    X = torch.randn(6, 2)
+    X0 = X.clone()
+    w, b = torch.randn(2, 1, requires_grad=True), torch.randn(1, requires_grad=True)
+    out = proxy(CH05, "linreg")(X, w, b)
+    X.mul_(10)  # after the call: the gradient the trusted side computes must not see it
+    out.sum().backward()
+    assert torch.allclose(w.grad, X0.sum(0).reshape(2, 1))
+
+
+class Recording(standin.DirectTransport):
+    """A DirectTransport that keeps the answers."""
+
+    def __init__(self, answer):
+        super().__init__(answer)
+        self.answers = []
+
+    def ask(self, message):
+        self.answers.append(super().ask(message))
+        return self.answers[-1]
+
+
+def test_the_random_state_comes_back_only_when_the_reference_drew():
+    oracle = Oracle(load_chapter(CH05), "cpu", ["linreg", "data_iter"])
+    transport = Recording(oracle.answer)
+    X, y = torch.arange(20.0).reshape(10, 2), torch.arange(10.0).reshape(-1, 1)
+    before = torch.get_rng_state()
+    standin.make_proxy("linreg", transport)(X, torch.ones(2, 1), torch.zeros(1))
+    assert "rng" not in transport.answers[-1]["effects"] and torch.equal(torch.get_rng_state(), before)
+    mine = list(standin.make_proxy("data_iter", transport)(4, X, y))  # draws from the global state
+    assert "rng" in transport.answers[-1]["effects"]
+    after = torch.get_rng_state()
+    torch.set_rng_state(before)
+    theirs = list(reference(CH05, "data_iter")(4, X, y))
+    assert torch.equal(torch.get_rng_state(), after)
+    assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(mine, theirs))
+
+
+# -- the channel's messages: the trusted side reads them as untrusted plain data --------------
+def raw(text: str | bytes, payload: bytes = b"") -> bytes:
+    """A message written by hand: the JSON text's length (big-endian u32), the text, then
+    ``payload`` (the arrays' bytes) from the next multiple of wire.ALIGN."""
+    text = text if isinstance(text, bytes) else text.encode()
+    head = struct.pack("!I", len(text)) + text
+    return head + bytes(-len(head) % wire.ALIGN) + payload if payload else head
+
+
+def tensor_ref(dtype: str, shape: list) -> str:
+    return '{"@":["t","%s",%s,"cpu","Tensor",false]}' % (dtype, json.dumps(shape))
+
+
+def bits(t: torch.Tensor) -> bytes:
+    """A tensor's bytes: NaN equals NaN, -0.0 differs from 0.0."""
+    return t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def test_messages_round_trip_every_kind_of_value():
+    values = {"f32": torch.randn(3, 4), "bf16": torch.randn(5, dtype=torch.bfloat16),
+              "f16": torch.randn(2, dtype=torch.float16), "bool": torch.tensor([True, False]),
+              "c64": torch.randn(2, dtype=torch.complex64), "i8": torch.tensor([-3, 7], dtype=torch.int8),
+              "0d": torch.tensor(2.5), "empty": torch.zeros(0, 3), "transposed": torch.arange(12.0).reshape(3, 4).t(),
+              "param": torch.nn.Parameter(torch.ones(2)), "special": torch.tensor([math.nan, math.inf, -0.0]),
+              "array": np.arange(6, dtype=np.int32).reshape(2, 3), "mask": np.array([True, False]),
+              "nan": math.nan, "inf": -math.inf, "none": None, "nested": [1, "a", (2.5, True), {"k": []}]}
+    back = standin.parse(standin.frame(values))
+    for key, value in values.items():
+        if isinstance(value, torch.Tensor):
+            got = back[key]
+            assert isinstance(got, wire.WireTensor) and got.dtype == value.dtype and got.shape == value.shape
+            assert bits(got.values) == bits(value) and got.requires_grad == value.requires_grad
+    assert back["param"].type_name == "Parameter" and back["param"].requires_grad
+    for key in ("array", "mask"):
+        assert back[key].dtype == values[key].dtype and np.array_equal(back[key], values[key])
+    assert math.isnan(back["nan"]) and back["inf"] == -math.inf and back["none"] is None
+    assert back["nested"] == [1, "a", [2.5, True], {"k": []}]
+    back["f32"].values.add_(1)  # each read back has bytes of its own, writable
+    assert torch.equal(back["bf16"].values, values["bf16"]) and torch.equal(back["0d"].values, values["0d"])
+
+
+def test_a_dict_with_the_reference_key_is_data_not_a_tensor():
+    tricky = {wire.REF: ["t", "float32", [1000], "cpu", "Tensor", False], "x": 1}
+    lone = {wire.REF: 0}
+    back = standin.parse(standin.frame({"a": tricky, "b": [lone, {wire.REF: [[wire.REF, 1]]}], "t": torch.ones(2)}))
+    assert back["a"] == tricky and back["b"] == [lone, {wire.REF: [[wire.REF, 1]]}]
+    assert torch.equal(back["t"].values, torch.ones(2))
+
+
+def test_bool_bytes_other_than_0_and_1_are_read_as_true():
+    back = standin.parse(raw('{"t":%s}' % tensor_ref("bool", [3]), bytes([0, 1, 7])))
+    assert back["t"].values.tolist() == [False, True, True]
+    assert back["t"].values.view(torch.uint8).tolist() == [0, 1, 1]
+
+
+TWO_FLOATS = standin.frame({"t": torch.ones(2)})
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"\x00\x00", b"junk bytes, not a message at all", bytes(range(256)) * 4,
+    bytes(TWO_FLOATS[:-3]),  # cut short: the array runs past the end
+    bytes(TWO_FLOATS[:6]),  # cut short in the text
+    bytes(TWO_FLOATS) + bytes(16),  # bytes after the last array
+    raw('{"t":%s}' % tensor_ref("float32", [4]), bytes(8)),  # an array running past the end
+    raw('{"t":%s}' % tensor_ref("float32", [-1])),  # a negative dimension
+    raw('{"t":%s}' % tensor_ref("float32", [1 << 30, 1 << 30, 0])),  # huge, even with no element
+    raw('{"t":%s}' % tensor_ref("float32", [True])),  # a dimension that is not an int
+    raw('{"t":%s}' % tensor_ref("float32", [1] * 40)),  # too many dimensions
+    raw('{"t":%s}' % tensor_ref("object", [1]), bytes(8)),  # a tensor of objects
+    raw('{"a":{"@":["a","|O",[1]]}}', bytes(8)),  # a NumPy array of objects
+    raw('{"a":{"@":["a","<U2",[1]]}}', bytes(8)),  # of strings
+    raw('{"a":{"@":["a","V8",[1]]}}', bytes(8)),  # of raw records
+    raw('{"a":{"@":["a","[(\\"x\\",\\"|O\\")]",[1]]}}', bytes(8)),  # a structured dtype
+    raw('{"t":{"@":["t","float32",[1],"cpu","Tensor",false],"x":1}}', bytes(4)),  # a reference and more
+    raw('{"t":{"@":7}}'), raw('{"t":{"@":["x"]}}'), raw('{"t":{"@":[[1,2]]}}'),  # malformed references
+    raw('{"t":%s}' % tensor_ref("float32", [1]).replace("false", "0"), bytes(4)),  # requires_grad not a bool
+    raw("[1,2]"),  # not a dict
+    raw("[" * 100_000 + "]" * 100_000),  # nested too deeply for the parser
+    raw('{"x":1%s}' % ("9" * 5000)),  # an integer too long to read
+    raw(b'{"x":"\xff"}'),  # not UTF-8
+])
+def test_a_malformed_message_is_refused(body):
+    with pytest.raises(standin.StandInError):
+        standin.parse(body)
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("value", [np.array([object()]), np.array(["text"]), object(), {1: "an int key"},
+                                   torch.zeros(2, device="meta"), torch.zeros(2).to_sparse(),
+                                   nested(wire.MAX_DEPTH + 2)])
+def test_what_cannot_cross_is_refused_by_the_sender(value):
+    with pytest.raises(standin.StandInError):
+        standin.frame({"x": value})
+
+
+def test_a_message_over_the_size_limit_is_refused(monkeypatch):
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(struct.pack("!Q", standin.MAX_MESSAGE + 1))  # announced, never sent
+        with pytest.raises(standin.StandInError, match="limit"):
+            standin.receive(b)
+    monkeypatch.setattr(standin, "MAX_MESSAGE", 4096)
+    with pytest.raises(standin.StandInError, match="limit"):
+        standin.frame({"x": torch.zeros(2048)})
+    assert "error" in standin.parse(standin.frame_answer({"x": torch.zeros(2048)}))  # an answer says why
+
+
+def test_a_large_message_crosses_a_socket_whole():
+    big = torch.randn(700_000)  # 2.8 MB: more than the first read's buffer
+    a, b = socket.socketpair()
+    with a, b:
+        sender = threading.Thread(target=standin.send, args=(a, standin.frame({"x": big})))
+        sender.start()
+        assert torch.equal(standin.receive(b)["x"].values, big)
+        sender.join()
+
+
+def test_the_server_answers_junk_with_an_error_and_serves_on(tmp_path):
+    path = tmp_path / "oracle.sock"
+    with OracleServer(path, Oracle(load_chapter(CH05), "cpu", ["linreg"]), None):
+        for junk in (b"junk", raw('{"a":{"@":["a","|O",[1]]}}', bytes(8)), bytes(TWO_FLOATS[:-3])):
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(path))
+                s.sendall(struct.pack("!Q", len(junk)) + junk)
+                assert "malformed" in standin.receive(s)["error"]
+        X, w, b = torch.randn(4, 2), torch.randn(2, 1), torch.randn(1)
+        mine = standin.make_proxy("linreg", standin.SocketTransport(str(path)))(X, w, b)
+        assert torch.equal(mine, reference(CH05, "linreg")(X, w, b))
 
 
 # -- hostile submissions ---------------------------------------------------------------------

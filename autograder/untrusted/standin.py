@@ -8,13 +8,15 @@ back what A returned and what it did to its arguments. So the harness never sees
 code, and a proxy only ever answers questions it is asked, like the "expected …" of a
 feedback message.
 
-What crosses (both ways, with :mod:`autograder.untrusted.wire`):
+What crosses (both ways, one message per call each way in the lean format of
+:func:`autograder.untrusted.wire.dumps_message`):
 
 * tensors and NumPy arrays (each once, however often it appears), with ``requires_grad``
   and ``.grad``; after the call, their new values and gradients — so an in-place update
   (``sgd``) happens to the caller's own tensors;
-* ``torch.Generator`` states, and torch's global random state, before and after — so a
-  stand-in draws exactly the random numbers the reference would (``data_iter``);
+* ``torch.Generator`` states, and torch's global random state, before and (when the call
+  drew from it) after — so a stand-in draws exactly the random numbers the reference would
+  (``data_iter``);
 * numbers, strings, ``None``, dtypes, devices, lists, tuples and dicts of these;
 * the probe's own objects (a model, a loss, an updater, a batch iterator), which describe
   themselves with ``standin_state()`` and are rebuilt by the checks module's
@@ -159,18 +161,48 @@ class Live:
 
 
 def slot_payload(slots: Slots) -> dict:
-    """What the slots hold, as wire data: values (detached copies), grads, generator states."""
-    return {"tensors": [t.detach().clone() for t in slots.tensors],
+    """What the slots hold, as wire data: values, grads, generator states.
+
+    The tensors and arrays are the slots' own (detached), not copies: a message is written out
+    when it is sent, before anything can change them (a request kept for later is a
+    :func:`snapshot`)."""
+    return {"tensors": [t.detach() for t in slots.tensors],
             "requires_grad": [bool(t.requires_grad) for t in slots.tensors],
-            "grads": [None if t.grad is None else t.grad.detach().clone() for t in slots.tensors],
-            "arrays": [a.copy() for a in slots.arrays],
+            "grads": [None if t.grad is None else t.grad.detach() for t in slots.tensors],
+            "arrays": list(slots.arrays),
             "generators": [g.get_state() for g in slots.generators]}
 
 
+def snapshot(request: dict) -> dict:
+    """``request`` with copies of its tensors and arrays: what it says now, kept for later."""
+    return {**request, "tensors": [t.clone() for t in request["tensors"]],
+            "grads": [None if g is None else g.clone() for g in request["grads"]],
+            "arrays": [a.copy() for a in request["arrays"]]}
+
+
 # -- messages ------------------------------------------------------------------------------
-def send(sock: socket.socket, message: dict) -> None:
-    """One message (:func:`wire.dumps_raw`) with its length in front."""
-    body = wire.dumps_raw(message)
+def frame(message: dict) -> bytearray:
+    """A message's bytes (:func:`wire.dumps_message`).
+
+    Raises:
+        StandInError: something in it cannot cross, or it is larger than ``MAX_MESSAGE``.
+    """
+    try:
+        return wire.dumps_message(message, MAX_MESSAGE)
+    except Exception as e:  # noqa: BLE001  a tensor subclass's own methods may raise anything
+        raise StandInError(f"{type(e).__name__}: {str(e)[:300]}") from None
+
+
+def frame_answer(answer: dict) -> bytearray:
+    """An answer's bytes; an answer that cannot cross becomes an ``error`` answer."""
+    try:
+        return frame(answer)
+    except StandInError as e:
+        return frame({"error": f"StandInError: {e}"})
+
+
+def send(sock: socket.socket, body: bytearray) -> None:
+    """One message's bytes (:func:`frame`) with their length in front."""
     sock.sendall(struct.pack("!Q", len(body)) + body)
 
 
@@ -192,14 +224,15 @@ def receive(sock: socket.socket, limit: int = MAX_MESSAGE) -> dict | None:
     return parse(body)
 
 
-def parse(body: bytes) -> dict:
-    """A message's bytes as a dict.
+def parse(body: bytes | bytearray) -> dict:
+    """A message's bytes as a dict. Its tensors and arrays are views of ``body`` (copied first
+    unless it is a bytearray), which must therefore be this message's alone.
 
     Raises:
         StandInError: it is malformed.
     """
     try:
-        message = wire.loads_raw(body)
+        message = wire.loads_message(body if type(body) is bytearray else bytearray(body))
     except Exception as e:  # noqa: BLE001  anything unreadable is malformed
         raise StandInError(f"malformed message ({type(e).__name__})") from None
     if not isinstance(message, dict):
@@ -207,15 +240,19 @@ def parse(body: bytes) -> dict:
     return message
 
 
-def _read_exactly(sock: socket.socket, n: int) -> bytes | None:
-    chunks, got = [], 0
+def _read_exactly(sock: socket.socket, n: int) -> bytearray | None:
+    """``n`` bytes into a new buffer, which grows as they arrive (an announced size costs
+    nothing until it is sent)."""
+    buf, got = bytearray(min(n, 1 << 20)), 0
     while got < n:
-        chunk = sock.recv(min(n - got, 1 << 20))
-        if not chunk:
+        if got == len(buf):
+            buf += bytes(min(n - got, len(buf)))
+        with memoryview(buf) as view:
+            k = sock.recv_into(view[got:])
+        if not k:
             return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+        got += k
+    return buf
 
 
 class SocketTransport:
@@ -228,7 +265,7 @@ class SocketTransport:
         if self.sock is None:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.connect(self.path)
-        send(self.sock, message)
+        send(self.sock, frame(message))
         answer = receive(self.sock)
         if answer is None:
             raise StandInError("the grader closed the stand-in channel")
@@ -243,8 +280,8 @@ class DirectTransport:
         self.answer = answer
 
     def ask(self, message: dict) -> dict:
-        answer = self.answer(parse(wire.dumps_raw(message)))
-        return parse(wire.dumps_raw(answer))
+        answer = self.answer(parse(frame(message)))
+        return parse(frame_answer(answer))
 
 
 # -- the proxy -----------------------------------------------------------------------------
@@ -255,17 +292,25 @@ def make_proxy(name: str, transport) -> Callable:
         request = {"op": "call", "fn": name, "args": encode(list(args), slots),
                    "kwargs": encode(dict(kwargs), slots), "rng": torch.get_rng_state(),
                    **slot_payload(slots)}
+        # a backward asks again with these arguments, as they are now: only when there can be one
+        kept = snapshot(request) if _may_connect(slots) else None
         answer = transport.ask(request)
         if "error" in answer:
             raise StandInError(f"{name}(...) raised {answer['error']}")
-        live = Live([_on_its_device(t) for t in answer.get("out_tensors", [])], answer.get("out_arrays", []),
+        live = Live([_on_its_device(t) for t in answer.get("out_tensors", [])],
+                    [np.array(a) for a in answer.get("out_arrays", [])],
                     [_generator(s) for s in answer.get("out_generators", [])])
         _apply_effects(slots, answer.get("effects", {}))
         result = decode(answer.get("result"), live)
-        return _connect(name, transport, request, slots, answer, live, result)
+        return _connect(name, transport, kept, slots, answer, live, result)
     proxy.__name__ = proxy.__qualname__ = name
     proxy.__doc__ = f"A working {name}, answered by the grader (a stand-in for yours)."
     return proxy
+
+
+def _may_connect(slots: Slots) -> bool:
+    """Whether the call's outputs may be connected to its inputs (see :func:`_connect`)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in slots.tensors)
 
 
 def _plain(value) -> torch.Tensor:
@@ -291,14 +336,16 @@ def _generator(state) -> torch.Generator:
 def _apply_effects(slots: Slots, effects: dict) -> None:
     """What the reference did to its arguments, done to the caller's own objects: the
     answer lists only what changed (``effects``: slot index → new value)."""
-    with torch.no_grad():
-        for i, value in effects.get("tensors", {}).items():
-            t, value = slots.tensors[int(i)], _plain(value)
-            if value.shape == t.shape and value.dtype == t.dtype:
-                t.copy_(value.to(t.device))
-        for i, grad in effects.get("grads", {}).items():
-            t = slots.tensors[int(i)]
-            t.grad = None if grad is None else _plain(grad).to(t.device)
+    tensors, grads = effects.get("tensors", {}), effects.get("grads", {})
+    if tensors or grads:  # mostly neither: the call only read its arguments
+        with torch.no_grad():
+            for i, value in tensors.items():
+                t, value = slots.tensors[int(i)], _plain(value)
+                if value.shape == t.shape and value.dtype == t.dtype:
+                    t.copy_(value.to(t.device))
+            for i, grad in grads.items():
+                t = slots.tensors[int(i)]
+                t.grad = None if grad is None else _plain(grad).to(t.device)
     for i, value in effects.get("arrays", {}).items():
         a = slots.arrays[int(i)]
         if np.shape(value) == a.shape:
@@ -334,7 +381,7 @@ def _connect(name, transport, request, slots, answer, live, result):
     """Connect differentiable outputs to the inputs that require grad (when recording)."""
     diff = [int(i) for i in answer.get("differentiable", [])]
     inputs = [t for t in slots.tensors if t.requires_grad]
-    if not diff or not inputs or not torch.is_grad_enabled():
+    if not diff or not inputs or not torch.is_grad_enabled() or request is None:
         return result
     outputs = [live.tensors[i] for i in diff]
     call = {"name": name, "transport": transport, "request": request, "outputs": outputs,
