@@ -106,6 +106,8 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
         pool = {"workers": workers} if workers is not None and not cluster else {}
         results.update(executor(cluster)(todo, graders, store, device, min(jobs, len(todo)), progress,
                                          start, **pool))
+    elif workers is not None:  # started early, before it was known that nothing had changed
+        workers.close()
     deadlines = deadlines or lateness.Deadlines({}, {})
     ordered = [stamped(results[s], s, submitted, hashlib.sha256(data[s]).hexdigest(), deadlines) for s in subs]
     seconds = round(time.monotonic() - start, 2)

@@ -354,6 +354,16 @@ class WorkerPool:
             w.close()
         return workers[:count]
 
+    def close(self) -> None:
+        """Close the workers unused (a run that found nothing left to grade): their
+        processes end and their scratch folders go."""
+        for future in self._futures:
+            try:
+                future.result().close()
+            except WorkerError:
+                pass
+        self._pool.shutdown()
+
 
 def child_env() -> dict[str, str]:
     """A scrubbed environment: no grader settings, no NBGRADER_*, no secrets.

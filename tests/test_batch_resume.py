@@ -52,3 +52,19 @@ def test_an_interrupted_run_keeps_what_was_graded(tmp_path):
     batch.grade_all(submitted, [CHAPTER], out, jobs=1, progress=False)
     assert run_info(out)["reused"] == 1 and run_info(out)["graded"] == 1
     assert "solution" in (out / "grades.csv").read_text()
+
+
+def test_a_rerun_with_nothing_to_grade_closes_the_workers_started_early(tmp_path):
+    """The command line starts workers before it knows that every result can be reused; a
+    run with nothing left to grade ends them and removes their scratch folders."""
+    from autograder.chapter import graded_chapters
+    from autograder.runner import WorkerPool
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    write_case(CHAPTER, STUB, submitted)
+    batch.grade_all(submitted, [CHAPTER], out, jobs=1, progress=False)
+    pool = WorkerPool(1, "cpu", ("numpy",))
+    batch.grade_class(submitted, batch.survey(submitted, [CHAPTER], graded_chapters()), out, jobs=1,
+                      progress=False, workers=pool)
+    assert run_info(out)["graded"] == 0
+    worker = pool._futures[0].result()
+    assert worker.proc.poll() is not None and not worker.scratch.exists()
