@@ -30,6 +30,7 @@ This module imports no PyTorch: the command line surveys the folder before loadi
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,11 +256,22 @@ def _mtime(path: Path) -> float:
 
 
 def release_stubs(chapter: str) -> dict[str, str]:
-    """The released notebook's solution cells: grade_id → the stub's source."""
+    """The released notebook's solution cells: grade_id → the stub's source (read once per
+    version of the release, not once per submission)."""
+    path = paths.release_notebook(chapter)
     try:
-        return {gid: src for gid, src, solution in _nbgrader_cells(paths.release_notebook(chapter)) if solution}
-    except (OSError, ValueError):
+        stat = path.stat()
+    except OSError:
         return {}
+    return dict(_release_stubs(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=32)
+def _release_stubs(path: Path, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
+    try:
+        return tuple((gid, src) for gid, src, solution in _nbgrader_cells(path) if solution)
+    except (OSError, ValueError):
+        return ()
 
 
 def solutions_written(path: Path, stubs: dict[str, str]) -> int:

@@ -452,7 +452,7 @@ def test_trajectory_calibrated():
 
 
 def test_test_accuracy_calibrated():
-    """The slow one: each variant and each bug that trains trains 10 epochs on 60,000 images."""
+    """The slowest: each variant and each bug that trains trains 3 epochs on all 60,000 images."""
     assert_calibrated("training", ("test_accuracy",))
 
 
