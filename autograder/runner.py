@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import select
@@ -27,6 +28,7 @@ from pathlib import Path
 from autograder import sandbox
 
 POLL = 0.02  # seconds between looks at a job
+RESCAN = 0.1  # seconds between scans of /proc for a job's processes (their memory is read every POLL)
 UID_RANGE = (100_000, 2**30)  # jobs run as random user ids from this range
 ORACLE_SOCKET = "oracle.sock"  # in a job's folder: where its stand-ins are answered
 
@@ -389,6 +391,7 @@ def _watch(worker: Worker, job_dir: Path, owner: tuple, jobs: list[ProbeJob], li
     """Watch one job to its end. Returns None when it finished or died outside any check;
     ``("cell", (label, message))`` or ``("check", index)`` when it was stopped there."""
     by_index = {j.index: j for j in jobs}
+    memory = _JobMemory(owner)
     current, started, seen = None, time.monotonic(), 0
     last = started
     while True:
@@ -405,7 +408,7 @@ def _watch(worker: Worker, job_dir: Path, owner: tuple, jobs: list[ProbeJob], li
             for ev in _read_progress(job_dir)[seen:]:
                 current = _advance(ev, job_dir, by_index, report)
             return _died(current, rc, limits, report)
-        why = _over_limit(owner, current, started, by_index, limits, deadline)
+        why = _over_limit(memory, current, started, by_index, limits, deadline)
         if why:
             kill_job(owner)
             worker.wait(timeout=30)
@@ -446,7 +449,8 @@ def _fault(status: str, message: str) -> dict:
     return {"status": status, "error": message, "call": ""}
 
 
-def _over_limit(owner: tuple, current, started, by_index, limits: Limits, deadline: float) -> str | None:
+def _over_limit(memory: "_JobMemory", current, started, by_index, limits: Limits,
+                deadline: float) -> str | None:
     now = time.monotonic()
     if now >= deadline:
         return f"the submission's time limit ({limits.submission_seconds:g} s)"
@@ -454,9 +458,24 @@ def _over_limit(owner: tuple, current, started, by_index, limits: Limits, deadli
         return f"the check's time limit ({by_index[current[1]].timeout:g} s)"
     if current and current[0] == "cell" and now - started > limits.cell_seconds:
         return f"the time limit for running a cell ({limits.cell_seconds:g} s)"
-    if job_rss_mb(owner) > limits.memory_mb:
+    if memory.mb() > limits.memory_mb:
         return f"the memory limit ({limits.memory_mb} MB)"
     return None
+
+
+class _JobMemory:
+    """A job's resident memory, looked at on every poll: the processes found so far are read
+    each time, and the list is renewed (a scan of all of /proc, about 1 ms) every ``RESCAN``
+    seconds, so a process the job starts is watched within that time."""
+
+    def __init__(self, owner: tuple):
+        self.owner, self.pids, self.scanned = owner, [], -math.inf
+
+    def mb(self) -> float:
+        now = time.monotonic()
+        if now - self.scanned >= RESCAN:
+            self.pids, self.scanned = job_pids(self.owner), now
+        return _rss_mb(self.pids)
 
 
 def job_pids(owner: tuple) -> list[int]:
@@ -482,10 +501,10 @@ def job_pids(owner: tuple) -> list[int]:
     return pids
 
 
-def job_rss_mb(owner: tuple) -> float:
-    """Resident memory of all the job's processes together, in MB."""
+def _rss_mb(pids: list[int]) -> float:
+    """Resident memory of these processes together, in MB (those gone count nothing)."""
     total = 0
-    for pid in job_pids(owner):
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/statm") as f:
                 total += int(f.read().split()[1])
