@@ -1,7 +1,8 @@
 """A harness worker lives as long as the grader, whichever thread started it: bubblewrap's
 --die-with-parent follows the starting *thread*, so workers started from a pool's threads
 (the early WorkerPool, a restart in the local executor, a Dask task) used to die with
-those threads, and their first job was lost and graded again on a fresh worker."""
+those threads, and their first job was lost and graded again on a fresh worker. And while
+the workers' jobs run, the grader computes on one intra-op thread."""
 import threading
 import time
 
@@ -39,3 +40,38 @@ def test_the_early_pool_s_workers_survive_take(tmp_path):
         _grade_keeps_the_worker(worker, tmp_path)
     finally:
         worker.close()
+
+
+def test_the_grader_computes_on_one_thread_while_its_jobs_run(tmp_path):
+    """The jobs keep the cores busy: the grader's own work meanwhile (comparisons, the answers
+    to stand-ins) runs on one intra-op thread, and the setting is restored afterwards."""
+    import torch
+    from autograder.executors.local import grade_parallel
+    from autograder.grader import SubmissionResult
+    from autograder.submissions import Submission
+
+    class Idle:  # a worker the fake grader never uses
+        def close(self):
+            pass
+
+    class Pool:
+        def take(self, count, device):
+            return [Idle() for _ in range(count)]
+
+    class Recording:
+        threads: list = []
+
+        def grade(self, path, student_id, worker=None):
+            self.threads.append(torch.get_num_threads())
+            return SubmissionResult(student_id, CHAPTER, ())
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        todo = [Submission(s, CHAPTER, tmp_path / f"{s}.ipynb") for s in ("a", "b", "c")]
+        results = grade_parallel(todo, {CHAPTER: Recording()}, lambda sub, result: None, "cpu", 2,
+                                 False, time.monotonic(), workers=Pool())
+        assert len(results) == 3 and Recording.threads == [1, 1, 1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
