@@ -96,6 +96,13 @@ class Grader:
                         for ex in self.chapter.exercises for c in ex.checks
                         if c.probe and lead(ex, c) is c}
 
+    def warm_up(self) -> None:
+        """Build now what stand-ins are answered from (the solutions' namespace, where an
+        exercise uses another's functions), rather than mid-run on a busy machine; the
+        batch grader calls this while its workers start."""
+        if any(ex.uses for ex in self.chapter.exercises):
+            reference_namespace(self.chapter.slug)
+
     def fingerprint(self) -> str:
         """What a result depends on besides the notebook: the grader's code, the chapter's
         solutions and release, the seed, the device and the limits."""

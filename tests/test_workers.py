@@ -61,6 +61,9 @@ def test_the_grader_computes_on_one_thread_while_its_jobs_run(tmp_path):
     class Recording:
         threads: list = []
 
+        def warm_up(self):
+            pass
+
         def grade(self, path, student_id, worker=None):
             self.threads.append(torch.get_num_threads())
             return SubmissionResult(student_id, CHAPTER, ())
@@ -75,3 +78,16 @@ def test_the_grader_computes_on_one_thread_while_its_jobs_run(tmp_path):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_warming_up_builds_what_stand_ins_answer_from():
+    """Built while the workers start, not mid-run: the solutions' namespace, where an exercise
+    uses another's functions (chapter 09), and nothing where none does (chapter 01)."""
+    from autograder.chapter import reference_namespace
+    plain, using = Grader(load_chapter(CHAPTER)), Grader(load_chapter("09_softmax_regression_training"))
+    reference_namespace.cache_clear()
+    plain.warm_up()
+    assert reference_namespace.cache_info().currsize == 0
+    using.warm_up()
+    assert reference_namespace.cache_info().currsize == 1 and callable(
+        reference_namespace("09_softmax_regression_training")["accuracy"])

@@ -29,7 +29,10 @@ def grade_parallel(todo: list, graders: dict, store: Callable, device: str,
     given); store each result as soon as it is done."""
     if progress:
         _say(f"starting {jobs} sandboxed worker(s) for {len(todo)} submission(s)…")
-    workers = (workers or WorkerPool(jobs, device, preload_for({s.chapter for s in todo}))).take(jobs, device)
+    pool = workers or WorkerPool(jobs, device, preload_for({s.chapter for s in todo}))
+    for chapter in sorted({s.chapter for s in todo}):  # while the workers start
+        graders[chapter].warm_up()
+    workers = pool.take(jobs, device)
     if progress:
         _say(f"workers ready after {time.monotonic() - start:.1f} s; grading")
     free: queue.Queue = queue.Queue()
