@@ -199,6 +199,8 @@ def test_a_worker_killed_mid_run_loses_no_submission(root, cluster, local):
     assert grading.returncode == 0, stderr
     alive = {w["name"] for w in cluster.client.scheduler_info(n_workers=-1)["workers"].values()}
     assert victim not in alive and alive
+    import torch
+    assert set(cluster.client.run(torch.get_num_threads).values()) == {1}  # the grader's own threads
     assert stored(out) == local[0]
     assert (out / "grades.csv").read_text() == (root / "local" / "grades.csv").read_text()
     assert run_info(out)["graded"] == len(local[0]) and run_info(out)["cluster"] == cluster.address

@@ -55,6 +55,10 @@ class WarmGraders(WorkerPlugin):
         self.name = "autograder-" + hashlib.sha256(repr(sorted(settings.items())).encode()).hexdigest()[:16]
 
     def setup(self, worker) -> None:
+        import torch
+        # the worker's harness jobs keep its cores busy: the grader's own work here is small,
+        # and a second intra-op thread would only spin against them (as in executors/local.py)
+        torch.set_num_threads(1)
         self.scratch = Path(tempfile.mkdtemp(prefix="autograder-dask-", dir=worker.local_directory))
         os.chmod(self.scratch, 0o700)  # this worker's notebooks: no other user's to read
         self.harness_share = GPU_SHARE / max(1, min(worker.state.nthreads,
