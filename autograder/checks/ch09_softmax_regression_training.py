@@ -660,6 +660,7 @@ def _cmp_full(got, want, inputs, tol):
                               f"{said:.4f}, but the model classifies {true:.4f} of the test images correctly")
     return detail
 
+
 EXERCISES = [
     Exercise("accuracy", (
         Check("probabilities", 0.5, "the number of rows whose largest probability is at the true class",
