@@ -3,7 +3,11 @@
 A :class:`Worker` is one sandboxed process (sandbox.py) that has imported the framework
 and forks one process per job (worker.py), running as a user id of its own. This module
 writes each job's inputs, watches the job's progress file, its time and its memory, and
-kills it — every process of its user id — when it exceeds a limit. A job that hangs in a
+kills it — every process of its user id — when it exceeds a limit. Its memory is what the
+kernel holds for it: the resident memory of its processes, its SysV shared memory and its
+``/dev/shm`` files (:class:`_SharedMemory`); a job shares nothing with the next (its own IPC
+and mount namespaces where the kernel allows it, else everything of its user removed after
+it: worker.py). A job that hangs in a
 check is killed at that check's time limit and forked again for the checks after it; one
 that dies is forked again after the check (or the cell) it died in. So a hang or crash
 costs exactly what it stopped, and the batch goes on.
@@ -113,6 +117,7 @@ class Worker:
 
     def __init__(self, device: str = "cpu", gpu_fraction: float = 1.0,
                  preload: tuple[str, ...] | None = None):
+        sandbox.check()  # never run student code with the grader's own rights unless allowed
         self.device, self.gpu_fraction, self.preload = device, gpu_fraction, preload
         self.scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
         os.chmod(self.scratch, 0o711)
@@ -125,6 +130,8 @@ class Worker:
         if not ready or not ready.get("ready"):
             self.close()
             raise WorkerError("the harness worker did not start: " + self._stderr_tail())
+        # whether each job gets IPC and mount namespaces of its own (worker.alone)
+        self.alone = bool(ready.get("alone")) and sandbox.job_namespaces_allowed()
 
     def restart(self) -> None:
         """Replace a failed worker process with a fresh one."""
@@ -136,7 +143,8 @@ class Worker:
 
     def start(self, job_dir: Path, uid: int | None, limits: Limits) -> int:
         """Fork a job; return its process id (as the worker sees it)."""
-        request = {"job_dir": str(job_dir), "uid": uid, "limits": limits.rlimits()}
+        request = {"job_dir": str(job_dir), "uid": uid, "limits": limits.rlimits(),
+                   "memory_mb": limits.memory_mb, "alone": self.alone}
         try:
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
             self.proc.stdin.flush()
@@ -146,6 +154,20 @@ class Worker:
         if not message or "started" not in message:
             raise WorkerError("the harness worker did not start the job: " + self._stderr_tail())
         return int(message["started"])
+
+    def clean(self, uid: int) -> int:
+        """After a job that had no namespaces of its own, once its processes are gone: have
+        the worker remove every SysV IPC object and ``/dev/shm`` file of ``uid`` (in the
+        worker's IPC namespace, the job's); return how many."""
+        try:
+            self.proc.stdin.write((json.dumps({"clean": uid}) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise WorkerError("the harness worker is gone") from None
+        message = self._read_message(timeout=30)
+        if not message or "cleaned" not in message:
+            raise WorkerError("the harness worker did not clean up after the job: " + self._stderr_tail())
+        return int(message["cleaned"])
 
     def poll(self) -> int | None:
         """The job's exit code once it has ended, else None."""
@@ -275,7 +297,23 @@ def _attempt(worker: Worker, steps, jobs: list[ProbeJob], device: str, limits: L
             return stopped
     finally:
         kill_job(owner)
+        _tidy(worker, uid)
         shutil.rmtree(job_dir, ignore_errors=True)
+
+
+def _tidy(worker: Worker, uid: int | None) -> None:
+    """After a job without namespaces of its own: remove what its user left in IPC and
+    ``/dev/shm`` (a job with its own lost everything with its last process). A worker that
+    died took its IPC namespace with it under bubblewrap; without, the objects are in this
+    machine's namespace, and removed from here."""
+    if uid is None or worker.alone:
+        return
+    try:
+        worker.clean(uid)
+    except WorkerError:
+        if not sandbox.bwrap_works():
+            from autograder.untrusted.worker import remove_ipc
+            remove_ipc(uid)
 
 
 def _prepare(job_dir: Path, uid: int | None, steps, jobs: list[ProbeJob], device: str,
@@ -391,7 +429,12 @@ def _watch(worker: Worker, job_dir: Path, owner: tuple, jobs: list[ProbeJob], li
     """Watch one job to its end. Returns None when it finished or died outside any check;
     ``("cell", (label, message))`` or ``("check", index)`` when it was stopped there."""
     by_index = {j.index: j for j in jobs}
-    memory = _JobMemory(owner)
+    with _JobMemory(owner) as memory:
+        return _watch_job(worker, job_dir, owner, by_index, limits, deadline, report, memory)
+
+
+def _watch_job(worker: Worker, job_dir: Path, owner: tuple, by_index: dict, limits: Limits,
+               deadline: float, report: HarnessReport, memory: "_JobMemory"):
     current, started, seen = None, time.monotonic(), 0
     last = started
     while True:
@@ -464,18 +507,120 @@ def _over_limit(memory: "_JobMemory", current, started, by_index, limits: Limits
 
 
 class _JobMemory:
-    """A job's resident memory, looked at on every poll: the processes found so far are read
-    each time, and the list is renewed (a scan of all of /proc, about 1 ms) every ``RESCAN``
-    seconds, so a process the job starts is watched within that time."""
+    """A job's memory as the kernel holds it, looked at on every poll: the resident memory of
+    its processes plus its shared memory (:class:`_SharedMemory`). The processes found so far
+    are read each time, and the list is renewed (a scan of all of /proc, about 1 ms) every
+    ``RESCAN`` seconds, so a process the job starts is watched within that time."""
 
     def __init__(self, owner: tuple):
         self.owner, self.pids, self.scanned = owner, [], -math.inf
+        self.shared = _SharedMemory(owner[1] if owner[0] == "uid" else None)
 
     def mb(self) -> float:
         now = time.monotonic()
         if now - self.scanned >= RESCAN:
             self.pids, self.scanned = job_pids(self.owner), now
-        return _rss_mb(self.pids)
+            self.shared.find(self.pids)
+        return _rss_mb(self.pids) + self.shared.mb()
+
+    def __enter__(self) -> "_JobMemory":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shared.close()
+
+
+class _SharedMemory:
+    """What a job (user ``uid``) holds in shared memory outside its processes' resident
+    memory: its SysV segments — detached ones too, which no process's RSS shows — and its
+    ``/dev/shm`` files. Read where the job lives: its IPC namespace (entered by this thread
+    with setns for the time of a read, when it is not this process's) and its ``/dev/shm``
+    (through ``/proc/<pid>/root``: a tmpfs of its own is measured whole, a shared one by the
+    files the user owns). Segments attached and touched count in RSS too: counted twice,
+    on the safe side, as pages shared between processes are. Nothing for a job without a
+    user of its own (no sandbox: nothing is the job's alone)."""
+
+    def __init__(self, uid: int | None):
+        self.uid, self.ipc, self.shm_dir, self.own_shm = uid, None, None, False
+
+    def find(self, pids: list[int]) -> None:
+        """Open the job's IPC namespace and ``/dev/shm`` from one of its processes (once)."""
+        if self.uid is None or self.shm_dir is not None:
+            return
+        for pid in pids:
+            try:
+                ipc = os.open(f"/proc/{pid}/ns/ipc", os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                shm_dir = os.open(f"/proc/{pid}/root/dev/shm", os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                os.close(ipc)
+                continue
+            same_ipc = os.fstat(ipc).st_ino == os.stat("/proc/thread-self/ns/ipc").st_ino
+            if same_ipc:
+                os.close(ipc)
+            self.ipc, self.shm_dir = (None if same_ipc else ipc), shm_dir
+            self.own_shm = os.stat(f"/proc/{pid}/ns/mnt").st_ino != os.stat("/proc/self/ns/mnt").st_ino
+            return
+
+    def mb(self) -> float:
+        if self.uid is None or self.shm_dir is None:
+            return 0.0
+        return (self._sysv_bytes() + self._dev_shm_bytes()) / 2**20
+
+    def _sysv_bytes(self) -> int:
+        from autograder.untrusted.worker import sysvipc_rows
+        with _in_ipc_namespace(self.ipc):
+            rows = sysvipc_rows("shm")
+        return sum(r.get("rss", 0) + r.get("swap", 0) for r in rows if self.uid in (r.get("uid"), r.get("cuid")))
+
+    def _dev_shm_bytes(self) -> int:
+        try:
+            if self.own_shm:  # a tmpfs of the job's own: all of it is the job's
+                st = os.statvfs(self.shm_dir)
+                return (st.f_blocks - st.f_bfree) * st.f_frsize
+            total = 0
+            for entry in os.scandir(self.shm_dir):
+                st = entry.stat(follow_symlinks=False)
+                if st.st_uid == self.uid:
+                    total += st.st_blocks * 512
+            return total
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        """Let go of the job's namespace and /dev/shm (held open, they would outlive it)."""
+        for fd in (self.ipc, self.shm_dir):
+            if fd is not None:
+                os.close(fd)
+        self.ipc = self.shm_dir = None
+
+
+_LIBC = None
+
+
+@contextlib.contextmanager
+def _in_ipc_namespace(fd: int | None):
+    """This thread in the IPC namespace ``fd`` for the block (nothing when None); other
+    threads are not moved (an IPC namespace is a thread's own)."""
+    global _LIBC
+    if fd is None:
+        yield
+        return
+    import ctypes
+    _LIBC = _LIBC or ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/thread-self/ns/ipc", os.O_RDONLY)
+    try:
+        if _LIBC.setns(fd, 0x08000000) != 0:
+            yield
+            return
+        try:
+            yield
+        finally:
+            _LIBC.setns(home, 0x08000000)
+    finally:
+        os.close(home)
 
 
 def job_pids(owner: tuple) -> list[int]:
