@@ -9,16 +9,23 @@ release (``chapters/``) and solutions (the reference), the pinned requirements, 
 ``main`` is what ``run_autograder`` runs for each submission. Under ``$GRADESCOPE_ROOT``
 (default ``/autograder``) it
 
-1. makes the reference, the settings, the submission and the results folder readable by
-   their owner only (root), so that a harness job running as a user id of its own cannot
-   read them even where bubblewrap cannot make namespaces;
-2. picks the notebook to grade in ``submission/`` by the batch grader's rule
+1. writes a provisional result — zero, "the autograder stopped before it finished" — into a
+   folder only root can read (``PENDING``): what ``run_autograder`` publishes if this
+   process is killed (by the kernel, or by anything else);
+2. makes the reference, the settings, the submission and the results folder readable by
+   their owner only (root), and the bundle's own code writable by root only, so that a
+   harness job running as a user id of its own cannot read, forge or change them even where
+   bubblewrap cannot make namespaces; refuses to grade (zero, with the reason) where no
+   isolation at all is possible, unless the bundle was built with ``--allow-unsandboxed``;
+3. picks the notebook to grade in ``submission/`` by the batch grader's rule
    (:func:`pick_notebook`);
-3. grades it with the chapter's :class:`~autograder.grader.Grader` on one warm sandboxed
+4. grades it with the chapter's :class:`~autograder.grader.Grader` on one warm sandboxed
    :class:`~autograder.runner.Worker` — the batch grader's "grade one submission" step,
    with the same harness, sandbox and checks;
-4. writes ``results/results.json`` (``formats/gradescope.py``) — whatever happened, a valid
-   one: a submission that cannot be graded scores zero with the reason.
+5. once the worker and every process of the job are gone, writes the result into
+   ``PENDING`` and then moves it to ``results/results.json`` (``formats/gradescope.py``):
+   only this trusted process writes it, whatever happened — a submission that cannot be
+   graded scores zero with the reason — and it names the isolation student code ran under.
 """
 from __future__ import annotations
 
@@ -38,13 +45,20 @@ from autograder.formats.gradescope import VISIBILITIES, failure_json, results_js
 from autograder.grader import Grader, SubmissionResult
 from autograder.inline import pick_device
 from autograder.runner import Limits, Worker, preload_for
+from autograder import sandbox
 from autograder.sandbox import PACKAGES
 
 DEFAULT_ROOT = "/autograder"
 CONFIG = "gradescope.json"
 TEMPLATES = Path(__file__).with_name("gradescope_files")
 SCRIPTS = ("setup.sh", "run_autograder")
-TOP_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml", "nbgrader_config.py")
+TOP_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml")
+PENDING = ".autograder-private"  # under the root, mode 0700: results before they are published
+# nbgrader settings the bundle keeps (the course's layout and stubs); never the instructor's
+# exchange, database, course root or any other local path
+NBGRADER_KEPT = ("CourseDirectory", "ClearSolutions", "ExecutePreprocessor", "Execute",
+                 "LateSubmissionPlugin", "AssignLatePenalties")
+NBGRADER_LOCAL = ("root", "db_url", "course_directory", "exchange", "path", "directory")
 STUDENT = "submission"  # the student id results carry (Gradescope knows who it is)
 # Readable by root only while grading: the reference, the settings (the seed), the
 # student's files and Gradescope's metadata about them, and where results are written.
@@ -56,7 +70,8 @@ DEFAULT_LIMITS = {"submission_seconds": 420.0, "memory_mb": 1024}
 
 # -- the bundle ---------------------------------------------------------------------------
 def build_bundle(chapter: str, out: Path, device: str = "auto", seed: int | None = None,
-                 visibility: str = "visible", limits: dict | None = None) -> Path:
+                 visibility: str = "visible", limits: dict | None = None,
+                 allow_unsandboxed: bool = False) -> Path:
     """Write ``out/<chapter>_gradescope.zip``, Gradescope's autograder bundle for a chapter.
 
     Args:
@@ -66,6 +81,8 @@ def build_bundle(chapter: str, out: Path, device: str = "auto", seed: int | None
         seed: the seed the checks' inputs are drawn from (default: the course's).
         visibility: when students see the tests (one of ``VISIBILITIES``).
         limits: ``runner.Limits`` fields for the harness (default ``DEFAULT_LIMITS``).
+        allow_unsandboxed: grade even where no isolation is possible (student code then runs
+            as root); without it such a run scores zero with the reason.
 
     Returns:
         The zip's path.
@@ -73,7 +90,7 @@ def build_bundle(chapter: str, out: Path, device: str = "auto", seed: int | None
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}; got {visibility!r}")
     config = {"chapter": chapter, "device": device, "seed": seed, "visibility": visibility,
-              "limits": {**DEFAULT_LIMITS, **(limits or {})}}
+              "limits": {**DEFAULT_LIMITS, **(limits or {})}, "allow_unsandboxed": allow_unsandboxed}
     with tempfile.TemporaryDirectory(prefix="gradescope-") as tmp:
         stage = Path(tmp)
         _copy_sources(chapter, stage)
@@ -91,6 +108,30 @@ def _copy_sources(chapter: str, stage: Path) -> None:
         shutil.copytree(root / folder / chapter, stage / folder / chapter, ignore=_ignore_for(chapter))
     for name in TOP_FILES:
         shutil.copy2(root / name, stage / name)
+    (stage / "nbgrader_config.py").write_text(clean_nbgrader_config((root / "nbgrader_config.py").read_text()))
+
+
+def clean_nbgrader_config(text: str) -> str:
+    """The course's ``nbgrader_config.py`` with only what the bundle needs: its docstring,
+    ``c = get_config()`` and the settings of ``NBGRADER_KEPT`` that name no local place
+    (``NBGRADER_LOCAL``: the exchange, the database, the course root…). The instructor's
+    other settings — an exchange path, a gradebook URL, anything unknown — are left out."""
+    import ast
+    kept = []
+    for node in ast.parse(text).body:
+        segment = ast.get_source_segment(text, node)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and not kept:
+            kept.append(segment)
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and target.id == "c":
+                kept.append(segment)
+            elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute)
+                  and isinstance(target.value.value, ast.Name) and target.value.value.id == "c"
+                  and target.value.attr in NBGRADER_KEPT
+                  and not any(word in target.attr.lower() for word in NBGRADER_LOCAL)):
+                kept.append(segment)
+    return "\n".join(kept) + "\n"
 
 
 def _copy_references(chapter: str, stage: Path, seed: int | None) -> None:
@@ -141,25 +182,63 @@ def _zip(stage: Path, target: Path) -> Path:
 
 # -- the run inside Gradescope ------------------------------------------------------------
 def main() -> int:
-    """Grade ``$GRADESCOPE_ROOT/submission`` and write ``results/results.json``; always 0."""
+    """Grade ``$GRADESCOPE_ROOT/submission`` and publish ``results/results.json``; 0 once published."""
     root = Path(os.environ.get("GRADESCOPE_ROOT") or DEFAULT_ROOT)
     start = time.monotonic()
+    pending = root / PENDING / "results.json"
+    (root / PENDING).mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root / PENDING, 0o700)
+    atomic_write(pending, json.dumps(stopped_json(), indent=1))
     try:
         results = grade_root(root)
+    except sandbox.Refused as e:
+        print(e)
+        results = failure_json(str(e))
     except Exception as e:  # noqa: BLE001  Gradescope needs a results.json whatever happens
         traceback.print_exc()
         results = failure_json("The autograder could not grade this submission "
                                f"({type(e).__name__}); your instructor can see why in its log.")
     results["execution_time"] = round(time.monotonic() - start)
-    atomic_write(root / "results" / "results.json", json.dumps(results, indent=1))
+    results = with_isolation(results)
+    atomic_write(pending, json.dumps(results, indent=1))
+    publish(root)
     print(f"score {results['score']:g}; wrote {root}/results/results.json")
     return 0
+
+
+def stopped_json() -> dict:
+    """The result published when the grader is killed before it finishes."""
+    return with_isolation(failure_json(
+        "The autograder stopped before it finished grading this submission (it was killed, "
+        "or the machine ran out of memory or time): 0 points. Your instructor can see why in its log."))
+
+
+def with_isolation(results: dict) -> dict:
+    """``results`` with the isolation student code ran under, in the output and extra_data."""
+    try:
+        where = sandbox.describe()
+    except Exception as e:  # noqa: BLE001  never lose a result to this line
+        where = f"unknown ({type(e).__name__})"
+    output = results.get("output", "")
+    return {**results, "output": f"{output}\n\nIsolation: {where}." if output else f"Isolation: {where}.",
+            "extra_data": {**results.get("extra_data", {}), "isolation": where}}
+
+
+def publish(root: Path) -> None:
+    """Move the pending result into ``results/results.json`` (atomically: a reader sees the
+    old file or the new one)."""
+    results = root / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    atomic_write(results / "results.json", (root / PENDING / "results.json").read_bytes())
 
 
 def grade_root(root: Path) -> dict:
     """Grade the notebook in ``root/submission`` as ``root/source/gradescope.json`` says."""
     config = json.loads((root / "source" / CONFIG).read_text())
     make_private(root)
+    if config.get("allow_unsandboxed"):
+        os.environ[sandbox.ALLOW_ENV] = "1"
+    sandbox.check()
     with tempfile.TemporaryDirectory(prefix="submission-") as scratch:
         path, note = pick_notebook(root / "submission", config["chapter"], Path(scratch))
         print(note.replace("`", ""))
@@ -168,12 +247,20 @@ def grade_root(root: Path) -> dict:
 
 
 def make_private(root: Path) -> None:
-    """Make ``PRIVATE`` readable by their owner only; create the results folder."""
+    """Make ``PRIVATE`` readable by their owner only, the bundle's code writable by its owner
+    only; create the results folder."""
     (root / "results").mkdir(parents=True, exist_ok=True)
     for name in PRIVATE:
         path = root / name
         if path.exists() and not path.is_symlink():
             os.chmod(path, 0o700 if path.is_dir() else 0o600)
+    for folder, dirs, files in os.walk(root / "source"):
+        for name in [".", *dirs, *files]:
+            path = Path(folder, name)
+            if not path.is_symlink():
+                mode = path.stat().st_mode
+                if mode & 0o022:
+                    os.chmod(path, mode & ~0o022)
 
 
 def submitted_notebooks(folder: Path) -> list[Path]:

@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image (Ubuntu 22.04 by
-# default), with the bundle unzipped in /autograder/source. It installs what
-# run_autograder needs:
+# default), with the bundle unzipped in $ROOT/source. ROOT is $GRADESCOPE_ROOT, default
+# /autograder (the instructor guide's "Try the bundle locally" uses a throw-away tree). It
+# installs what run_autograder needs:
 #   - Python 3.11 (the pinned packages need it) and bubblewrap (the harness's sandbox);
-#   - a virtual environment in /autograder/venv with requirements.txt + constraints.txt
-#     (PyTorch's CPU builds of the pinned versions: Gradescope has no GPU) and the course;
+#   - a virtual environment in $ROOT/venv with requirements.txt + constraints.txt and the
+#     course, READABLE BY EVERY USER: where bubblewrap cannot start (Gradescope's containers
+#     usually refuse its namespaces) each harness job runs as a user id of its own, which
+#     must be able to run this Python; otherwise the grader refuses to grade (0 points, with
+#     the reason) unless the bundle was built with --allow-unsandboxed. A Python whose
+#     installation other users cannot read (a pyenv under /root) is never used here;
 #   - for chapters that read Fashion-MNIST: Debian's dataset-fashion-mnist where apt has it,
-#     else torchvision's download into /autograder/data (run_autograder points to it).
+#     else torchvision's download into $ROOT/data (run_autograder points to it).
+# PyTorch's wheels: TORCH_INDEX_URL (default https://download.pytorch.org/whl/cpu, PyTorch's
+# CPU-only builds: Gradescope has no GPU, and they are a fifth of the size); set it to "pypi"
+# where that index cannot be reached, to take PyPI's builds of the same pinned versions
+# (larger, with CUDA libraries the CPU never uses; the grades are the same).
 set -euo pipefail
-SOURCE=/autograder/source
-VENV=/autograder/venv
+ROOT=${GRADESCOPE_ROOT:-/autograder}
+SOURCE="$ROOT/source"
+VENV="$ROOT/venv"
+TORCH_INDEX_URL=${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}
 FASHION_MNIST=@FASHION_MNIST@  # 1 when this chapter reads Fashion-MNIST (written by the bundle)
 export DEBIAN_FRONTEND=noninteractive
 
@@ -23,14 +34,29 @@ if command -v apt-get >/dev/null; then
   fi
 fi
 
-PYTHON=$(command -v python3.11 || command -v python3)
+# the system's Python first: its installation is readable by every user
+PYTHON=${PYTHON:-$(command -v /usr/bin/python3.11 || command -v python3.11 || command -v python3)}
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q --extra-index-url https://download.pytorch.org/whl/cpu \
+INDEX=()
+if [ "$TORCH_INDEX_URL" != pypi ]; then
+  INDEX=(--extra-index-url "$TORCH_INDEX_URL")
+fi
+"$VENV/bin/python" -m pip install -q "${INDEX[@]}" \
   -r "$SOURCE/requirements.txt" -c "$SOURCE/constraints.txt"
 "$VENV/bin/python" -m pip install -q --no-deps -e "$SOURCE"
 
 if [ "$FASHION_MNIST" = 1 ]; then
-  COURSE_DATA_HOME=/autograder/data "$VENV/bin/python" -c \
+  COURSE_DATA_HOME="$ROOT/data" "$VENV/bin/python" -c \
     "from course.data import fashion_mnist_dir; print('== Fashion-MNIST in', fashion_mnist_dir())"
+fi
+
+# what the harness's own user id needs: the venv and the data readable, the way to them open
+chmod -R go-w,o+rX "$VENV"
+[ -d "$ROOT/data" ] && chmod -R o+rX "$ROOT/data"
+chmod o+x "$ROOT"
+if command -v setpriv >/dev/null \
+   && ! setpriv --reuid=65534 --regid=65534 --clear-groups "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  echo "== WARNING: another user cannot run $VENV/bin/python (is $PYTHON's installation readable"
+  echo "   by every user?): where bubblewrap cannot start, the grader will refuse to grade"
 fi
