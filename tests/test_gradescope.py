@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from autograder.chapter import load_chapter
-from autograder.executors.gradescope import uses_fashion_mnist
+from autograder.executors.gradescope import clean_nbgrader_config, uses_fashion_mnist
 from autograder.formats.gradescope import results_json
 from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, STUB, Case, case_notebook, grade_corpus
@@ -231,3 +231,198 @@ def test_leaderboard_carries_a_checks_test_accuracy(batch):
     jsonschema.validate(results, SCHEMA)
     assert results["leaderboard"] == [{"name": "Test accuracy", "value": 0.8312}]
     assert "leaderboard" not in results_json(batch[STUB.name])
+
+
+# -- isolation where bubblewrap cannot start (issue 18 item 1) ------------------------------
+def attacker(marker: Path, root: Path) -> Case:
+    """Writes its user id to ``marker`` (it ran, as whom), forges results.json, SIGKILLs its
+    parent and grandparent (the worker and the grader), and returns a wrong shape if it can
+    read the bundle's reference solutions or reference answers."""
+    private = [root / "source" / "solutions", root / "source" / "release-cache"]
+    return Case("attacker", replace={"linreg": f"""
+        import json, os, signal
+        with open({str(marker)!r}, "w") as f:
+            f.write(str(os.getuid()))
+        try:
+            with open({str(root / "results" / "results.json")!r}, "w") as f:
+                json.dump({{"score": 999, "tests": []}}, f)
+        except OSError:
+            pass
+        parent = os.getppid()
+        grandparent = int(open(f"/proc/{{parent}}/stat").read().rsplit(")", 1)[1].split()[1])
+        for pid in (grandparent, parent):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        def linreg(X, w, b):
+            if any(os.access(p, os.R_OK) for p in {[str(p) for p in private]!r}):
+                return X @ w.reshape(-1) + b
+            return X @ w + b
+        """})
+
+
+def failing_bwrap(folder: Path) -> Path:
+    """A folder holding a ``bwrap`` that cannot start (as in Gradescope's containers)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bwrap").write_text("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
+    os.chmod(folder / "bwrap", 0o755)
+    return folder
+
+
+def private_python(home: Path) -> Path:
+    """A virtual environment inside ``home`` (root's, mode 0700: a pyenv under /root) that
+    imports this one's packages; its bin folder."""
+    home.mkdir(mode=0o700)
+    venv = home / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    import site
+    [own] = list((venv / "lib").glob("python3*/site-packages"))
+    (own / "course_packages.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    return venv / "bin"
+
+
+def world_tree(bundle: Path, files: dict[str, bytes], allow: bool = False) -> Path:
+    """An /autograder-shaped tree in a folder every user can traverse (as /autograder is)."""
+    import tempfile
+    root = Path(tempfile.mkdtemp(prefix="autograder-tree-"))
+    os.chmod(root, 0o755)
+    autograder_tree(bundle, root, files)
+    if allow:
+        config = json.loads((root / "source" / "gradescope.json").read_text())
+        (root / "source" / "gradescope.json").write_text(json.dumps({**config, "allow_unsandboxed": True}))
+    return root
+
+
+def run_without_bwrap(root: Path, path: str, wrap: list[str] = ()) -> dict:
+    env = {**autograder_env(root), "PATH": path}
+    proc = subprocess.run([*wrap, str(root / "source" / "run_autograder")], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+@pytest.fixture
+def drop():
+    """A folder every user may write into: where the attacker leaves its marker."""
+    import shutil
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="drop-"))
+    os.chmod(folder, 0o1777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_no_isolation_refuses_and_a_killed_grader_keeps_no_forged_result(bundle, tmp_path, drop):
+    """bwrap fails and Python lives in a folder other users cannot read: no user switch is
+    possible. The grader refuses (0, with the reason) and runs nothing; allowed explicitly,
+    it grades and says "UNSANDBOXED"; an attacker that forges results.json and kills the
+    grader there gets the trusted side's 0, not its 999."""
+    import shutil
+    path = f"{failing_bwrap(tmp_path / 'fakebin')}{os.pathsep}{private_python(tmp_path / 'home')}" \
+           f"{os.pathsep}{os.environ['PATH']}"
+    marker = drop / "ran"
+    roots = []
+    try:
+        roots.append(world_tree(bundle, {f"{CHAPTER}.ipynb": notebook_bytes(attacker(marker, Path("/x")))}))
+        refused = run_without_bwrap(roots[-1], path)
+        jsonschema.validate(refused, SCHEMA)
+        assert refused["score"] == 0 and "Refusing to grade" in refused["output"]
+        assert "--allow-unsandboxed" in refused["output"] and not marker.exists(), "nothing ran"
+        assert refused["extra_data"]["isolation"].startswith("none possible")
+
+        roots.append(world_tree(bundle, {f"{CHAPTER}.ipynb": notebook_bytes(SOLUTION)}, allow=True))
+        allowed = run_without_bwrap(roots[-1], path)
+        assert allowed["score"] == load_chapter(CHAPTER).max_score
+        assert "UNSANDBOXED" in allowed["output"] and allowed["extra_data"]["isolation"].startswith("UNSANDBOXED")
+
+        roots.append(world_tree(bundle, {}, allow=True))
+        (roots[-1] / "submission" / f"{CHAPTER}.ipynb").write_bytes(notebook_bytes(attacker(marker, roots[-1])))
+        killed = run_without_bwrap(roots[-1], path)
+        assert marker.read_text() == "0", "it ran, as root"
+        jsonschema.validate(killed, SCHEMA)
+        assert killed["score"] == 0 and "stopped before it finished" in killed["output"]
+        assert "UNSANDBOXED" in killed["output"]
+    finally:
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def test_without_bubblewrap_student_code_runs_as_a_user_of_its_own(bundle, tmp_path, drop):
+    """bwrap fails, Python is readable by every user (setup.sh's venv; here root's pyenv
+    seen through a mount namespace where /root is open): each job runs as a user id of its
+    own, which cannot read the references, forge results.json or kill the grader."""
+    import shutil
+    import tempfile
+    marker = drop / "ran"
+    root = world_tree(bundle, {})
+    (root / "submission" / f"{CHAPTER}.ipynb").write_bytes(notebook_bytes(attacker(marker, root)))
+    keep = Path(tempfile.mkdtemp(prefix="pyenv-"))
+    home = Path.home()
+    # /root open to others, with its Python still there: a tmpfs over it, the Python bound back
+    reveal = (f"set -e; for d in {home}/.pyenv; do mkdir -p {keep}$d; mount --bind $d {keep}$d; done; "
+              f"mount -t tmpfs -o mode=755 tmpfs {home}; mkdir -p {home}/.pyenv; "
+              f"mount --bind {keep}{home}/.pyenv {home}/.pyenv; exec \"$0\"")
+    wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c", reveal] \
+        if (home / ".pyenv").is_dir() and not os.stat(home).st_mode & 0o001 else []
+    try:
+        path = os.pathsep.join([str(failing_bwrap(tmp_path / "fakebin")), str(Path(sys.executable).parent),
+                                os.environ["PATH"]])
+        results = run_without_bwrap(root, path, wrap)
+        jsonschema.validate(results, SCHEMA)
+        assert marker.exists(), results["output"]
+        assert int(marker.read_text()) != 0, "the job ran as a user of its own"
+        assert results["extra_data"]["isolation"].startswith("own user id"), results["output"]
+        assert results["score"] == load_chapter(CHAPTER).max_score, results["output"]
+        assert not (root / "results" / "forged").exists()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(keep, ignore_errors=True)
+
+
+# -- trying the bundle locally: setup.sh (issue 22 item 6) ----------------------------------
+FAKE_PYTHON = """#!/bin/sh
+echo "python $*" >> "$SETUP_LOG" 2>/dev/null || true
+if [ "$1" = -m ] && [ "$2" = venv ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi
+exit 0
+"""
+
+
+@pytest.mark.parametrize("index", ["default", "pypi"])
+def test_setup_installs_under_the_root_from_the_chosen_index(bundle, tmp_path, index):
+    """setup.sh run as the guide's "Try the bundle locally" says, with apt-get and Python
+    stood in for (they would install for minutes): every path is under $GRADESCOPE_ROOT,
+    PyTorch comes from its CPU index unless TORCH_INDEX_URL=pypi, the venv is readable."""
+    root = tmp_path / "autograder"
+    autograder_tree(bundle, root, {})
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    for name, text in (("apt-get", "#!/bin/sh\necho \"apt-get $*\" >> \"$SETUP_LOG\"\n"), ("python3.11", FAKE_PYTHON)):
+        (fake / name).write_text(text)
+        os.chmod(fake / name, 0o755)
+    log = tmp_path / "setup.log"
+    env = {**os.environ, "GRADESCOPE_ROOT": str(root), "SETUP_LOG": str(log), "PYTHON": str(fake / "python3.11"),
+           "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}", **({"TORCH_INDEX_URL": "pypi"} if index == "pypi" else {})}
+    proc = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = log.read_text()
+    assert f"python -m venv {root}/venv" in calls and f"-e {root}/source" in calls
+    assert f"-r {root}/source/requirements.txt -c {root}/source/constraints.txt" in calls
+    assert ("--extra-index-url https://download.pytorch.org/whl/cpu" in calls) == (index == "default")
+    assert "/autograder/" not in calls.replace(str(root), "ROOT")
+    assert os.stat(root / "venv" / "bin" / "python").st_mode & 0o005 == 0o005, "every user can run it"
+
+
+def test_the_bundle_carries_no_local_nbgrader_setting(bundle):
+    from autograder import paths
+    course = (paths.course_root() / "nbgrader_config.py").read_text()
+    shipped = zipfile.ZipFile(bundle).read("nbgrader_config.py").decode()
+    assert shipped == clean_nbgrader_config(course)
+    local = course + ('import os\nc.Exchange.root = "/srv/nbgrader/exchange"\n'
+                      'c.CourseDirectory.db_url = "sqlite:////home/me/gradebook.db"\n'
+                      'c.CourseDirectory.submitted_directory = os.path.expanduser(\n    "~/inbox")\n'
+                      'c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE"}\n')
+    cleaned = clean_nbgrader_config(local)
+    assert cleaned == course + 'c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE"}\n'
+    assert clean_nbgrader_config(course) == course, "nothing local: kept byte for byte"

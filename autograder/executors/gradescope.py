@@ -53,16 +53,18 @@ CONFIG = "gradescope.json"
 TEMPLATES = Path(__file__).with_name("gradescope_files")
 SCRIPTS = ("setup.sh", "run_autograder")
 TOP_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml")
-PENDING = ".autograder-private"  # under the root, mode 0700: results before they are published
 # nbgrader settings the bundle keeps (the course's layout and stubs); never the instructor's
 # exchange, database, course root or any other local path
 NBGRADER_KEPT = ("CourseDirectory", "ClearSolutions", "ExecutePreprocessor", "Execute",
                  "LateSubmissionPlugin", "AssignLatePenalties")
-NBGRADER_LOCAL = ("root", "db_url", "course_directory", "exchange", "path", "directory")
+NBGRADER_LOCAL = ("db_url", "exchange", "course_directory")
+PENDING = ".autograder-private"  # under the root, mode 0700: results before they are published
 STUDENT = "submission"  # the student id results carry (Gradescope knows who it is)
-# Readable by root only while grading: the reference, the settings (the seed), the
-# student's files and Gradescope's metadata about them, and where results are written.
-PRIVATE = ("source/solutions", f"source/{CONFIG}", "submission", "submission_metadata.json", "results")
+# Readable by root only while grading: the reference and its answers, the settings (the
+# seed), the student's files and Gradescope's metadata about them, and where results are
+# written (and kept before they are published).
+PRIVATE = ("source/solutions", "source/release-cache", f"source/{CONFIG}", "submission",
+           "submission_metadata.json", "results", PENDING)
 # The harness's limits: well inside Gradescope's default 10 minutes (starting and the
 # reference's answers take the rest); memory: see the instructor guide (choose 2 GB).
 DEFAULT_LIMITS = {"submission_seconds": 420.0, "memory_mb": 1024}
@@ -113,25 +115,37 @@ def _copy_sources(chapter: str, stage: Path) -> None:
 
 def clean_nbgrader_config(text: str) -> str:
     """The course's ``nbgrader_config.py`` with only what the bundle needs: its docstring,
-    ``c = get_config()`` and the settings of ``NBGRADER_KEPT`` that name no local place
-    (``NBGRADER_LOCAL``: the exchange, the database, the course root…). The instructor's
-    other settings — an exchange path, a gradebook URL, anything unknown — are left out."""
+    comments, ``c = get_config()`` and the settings of ``NBGRADER_KEPT`` that name no local
+    place (``NBGRADER_LOCAL``, or an absolute or home path). Every other statement — an
+    exchange path, a gradebook URL, an import, anything unknown — is cut out, line by line;
+    a configuration with none of them is kept byte for byte (the reference answers' key
+    depends on it)."""
     import ast
-    kept = []
-    for node in ast.parse(text).body:
-        segment = ast.get_source_segment(text, node)
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and not kept:
-            kept.append(segment)
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name) and target.id == "c":
-                kept.append(segment)
-            elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute)
-                  and isinstance(target.value.value, ast.Name) and target.value.value.id == "c"
-                  and target.value.attr in NBGRADER_KEPT
-                  and not any(word in target.attr.lower() for word in NBGRADER_LOCAL)):
-                kept.append(segment)
-    return "\n".join(kept) + "\n"
+    drop: set[int] = set()
+    body = ast.parse(text).body
+    for node in body:
+        if not _kept_setting(node, first=node is body[0]):
+            drop.update(range(node.lineno, node.end_lineno + 1))
+    lines = text.splitlines(keepends=True)
+    return "".join(line for number, line in enumerate(lines, 1) if number not in drop)
+
+
+def _kept_setting(node, first: bool) -> bool:
+    import ast
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and first:
+        return True  # the docstring
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+        return False
+    target = node.targets[0]
+    if isinstance(target, ast.Name):
+        return target.id == "c" and isinstance(node.value, ast.Call) \
+            and getattr(node.value.func, "id", "") == "get_config"
+    local = [v.value for v in ast.walk(node.value) if isinstance(v, ast.Constant) and isinstance(v.value, str)
+             and v.value.startswith(("/", "~"))]
+    return (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute)
+            and isinstance(target.value.value, ast.Name) and target.value.value.id == "c"
+            and target.value.attr in NBGRADER_KEPT and not local
+            and not any(word in target.attr.lower() for word in NBGRADER_LOCAL))
 
 
 def _copy_references(chapter: str, stage: Path, seed: int | None) -> None:
@@ -185,10 +199,7 @@ def main() -> int:
     """Grade ``$GRADESCOPE_ROOT/submission`` and publish ``results/results.json``; 0 once published."""
     root = Path(os.environ.get("GRADESCOPE_ROOT") or DEFAULT_ROOT)
     start = time.monotonic()
-    pending = root / PENDING / "results.json"
-    (root / PENDING).mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(root / PENDING, 0o700)
-    atomic_write(pending, json.dumps(stopped_json(), indent=1))
+    write_pending(root, stopped_json())
     try:
         results = grade_root(root)
     except sandbox.Refused as e:
@@ -200,7 +211,7 @@ def main() -> int:
                                f"({type(e).__name__}); your instructor can see why in its log.")
     results["execution_time"] = round(time.monotonic() - start)
     results = with_isolation(results)
-    atomic_write(pending, json.dumps(results, indent=1))
+    write_pending(root, results)
     publish(root)
     print(f"score {results['score']:g}; wrote {root}/results/results.json")
     return 0
@@ -224,6 +235,13 @@ def with_isolation(results: dict) -> dict:
             "extra_data": {**results.get("extra_data", {}), "isolation": where}}
 
 
+def write_pending(root: Path, results: dict) -> None:
+    """Keep ``results`` in the root-only ``PENDING`` folder (atomically)."""
+    (root / PENDING).mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root / PENDING, 0o700)
+    atomic_write(root / PENDING / "results.json", json.dumps(results, indent=1))
+
+
 def publish(root: Path) -> None:
     """Move the pending result into ``results/results.json`` (atomically: a reader sees the
     old file or the new one)."""
@@ -239,6 +257,7 @@ def grade_root(root: Path) -> dict:
     if config.get("allow_unsandboxed"):
         os.environ[sandbox.ALLOW_ENV] = "1"
     sandbox.check()
+    write_pending(root, stopped_json())  # now naming the isolation the job will run under
     with tempfile.TemporaryDirectory(prefix="submission-") as scratch:
         path, note = pick_notebook(root / "submission", config["chapter"], Path(scratch))
         print(note.replace("`", ""))
