@@ -4,13 +4,16 @@ its shared memory counts against its memory limit. Both ways a job is made alone
 namespaces of its own (where the kernel allows it: here, under bubblewrap) and, with them
 turned off (as on Gradescope or in Docker), everything of its user removed after it. And a
 DataLoader with worker processes (which needs a writable /dev/shm) is graded like any other."""
+import html
+import json
+
 import pytest
 
 from autograder import sandbox
 from autograder.chapter import load_chapter
 from autograder.grader import Grader
 from autograder.runner import Limits, Worker, preload_for
-from tests.corpus import Case, assert_case, write_case
+from tests.corpus import STUB, Case, assert_case, grade_corpus, write_case
 
 CHAPTER = "05_linear_regression_scratch"
 LIMITS = Limits(check_seconds=20, cell_seconds=20, submission_seconds=240, memory_mb=1000)
@@ -130,6 +133,11 @@ def test_a_data_loader_with_worker_processes_scores_full_marks(tmp_path):
     assert_case(LOADER_CHAPTER, result, LOADER_WITH_WORKERS)
 
 
-def test_the_isolation_is_described():
+def test_every_report_names_the_isolation(tmp_path):
+    grade_corpus(CHAPTER, [STUB], tmp_path, jobs=1)
     text = sandbox.describe()
     assert text.startswith("bubblewrap") and "own IPC namespace and /dev/shm" in text
+    out = tmp_path / "out"
+    assert json.loads((out / "results.json").read_text())["run"]["sandbox"] == text
+    for page in (out / "feedback" / "stub" / f"{CHAPTER}.html", out / "class_report.html"):
+        assert f"ran in isolation: {html.escape(text)}" in page.read_text()

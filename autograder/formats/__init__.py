@@ -35,6 +35,6 @@ def write_all(out: Path, results: list[SubmissionResult], run: dict, not_graded=
     write_canvas(out, results, roster)
     atomic_write(out / "results.json", json.dumps(results_json(results, run, not_graded), indent=1))
     for sub in results:
-        atomic_write(out / "feedback" / sub.student_id / f"{sub.chapter}.html", feedback_html(sub))
+        atomic_write(out / "feedback" / sub.student_id / f"{sub.chapter}.html", feedback_html(sub, run.get("sandbox", "")))
     if results or not_graded:
-        write_class_report(out, results, not_graded)
+        write_class_report(out, results, not_graded, run.get("sandbox", ""))

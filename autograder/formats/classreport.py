@@ -89,11 +89,14 @@ def exercise_rows(results: list[SubmissionResult]) -> list[dict]:
     return rows
 
 
-def class_report_html(results: list[SubmissionResult], not_graded=()) -> str:
-    """The whole report as one self-contained HTML page."""
+def class_report_html(results: list[SubmissionResult], not_graded=(), isolation: str = "") -> str:
+    """The whole report as one self-contained HTML page; ``isolation``: what student code ran
+    under (sandbox.describe)."""
     parts = ["<h1>Class report</h1>",
              f"<p>{len(results)} submission(s) of {len({r.student_id for r in results})} "
              f"student(s); {len(not_graded)} folder(s) <a href='#not-graded'>not graded</a>.</p>"]
+    if isolation:
+        parts.append(f"<p class='isolation'>Student code ran in isolation: {_e(isolation)}.</p>")
     for chapter in sorted({r.chapter for r in results}):
         parts += _chapter_section(chapter, [r for r in results if r.chapter == chapter])
     parts += _not_graded_section(not_graded)
@@ -105,12 +108,13 @@ def class_report_html(results: list[SubmissionResult], not_graded=()) -> str:
             f"<style>{style}</style>\n" + "\n".join(parts))
 
 
-def write_class_report(out_dir: Path, results: list[SubmissionResult], not_graded=()) -> None:
+def write_class_report(out_dir: Path, results: list[SubmissionResult], not_graded=(),
+                       isolation: str = "") -> None:
     """Write ``class_report.html`` and ``class_report.csv`` into ``out_dir``; ``not_graded``
     (submissions.NotGraded) are listed at the end of the page."""
     results = list(results)
     write_csv(Path(out_dir) / "class_report.csv", CLASS_COLUMNS, exercise_rows(results))
-    atomic_write(Path(out_dir) / "class_report.html", class_report_html(results, not_graded))
+    atomic_write(Path(out_dir) / "class_report.html", class_report_html(results, not_graded, isolation))
 
 
 def _not_graded_section(not_graded) -> list[str]:

@@ -9,13 +9,13 @@ from autograder.formats.svg import COLORS, line_chart
 from autograder.grader import SubmissionResult
 
 
-def feedback_html(sub: SubmissionResult) -> str:
+def feedback_html(sub: SubmissionResult, isolation: str = "") -> str:
     """A student's feedback page: per exercise the points, the checks that passed and those
     that failed and why (what was called, with which shapes, what came back, what was
     expected), the curves of a failed training check over the reference's (the quantity
     that failed among them), and for policy checks the line that called what the exercise
     forbids; which file was graded (with its hash) and when it was submitted. Never the
-    reference's code."""
+    reference's code. ``isolation``: what the student's code ran under (sandbox.describe)."""
     parts = [f"<h1>{_e(sub.chapter)} — {_e(sub.student_id)}</h1>", _total(sub), *_provenance(sub)]
     if sub.error:
         parts.append(f"<p class='error'>Your notebook could not be graded: {_e(sub.error)}</p>")
@@ -25,6 +25,8 @@ def feedback_html(sub: SubmissionResult) -> str:
     if sub.student_output.strip():
         parts.append("<h2>What your code printed while graded (last lines)</h2>"
                      f"<pre>{_e(sub.student_output[-1500:])}</pre>")
+    if isolation:
+        parts.append(f"<p class='isolation'>Your code ran in isolation: {_e(isolation)}.</p>")
     style = ("body{font-family:sans-serif;max-width:52em;margin:2em auto}li{margin:.3em 0}"
              ".passed{color:#1a7f37}.failed,.error,.crashed,.timeout,.missing{color:#b42318}"
              ".partial{color:#9a6700}pre{background:#f4f4f4;padding:.5em;white-space:pre-wrap;color:#222}"
