@@ -77,8 +77,11 @@ def sgd(params, lr, batch_size):
             ctypes.memset(addr, 1, 200 * 2**20)
             libc.shmdt(addr)
             pinned.append(shmid)
-        with open("/dev/shm/pinned", "wb") as f:
-            f.write(b"x" * (100 * 2**20))
+        try:
+            with open("/dev/shm/pinned", "wb") as f:
+                f.write(b"x" * (100 * 2**20))
+        except OSError:
+            pass
     with torch.no_grad():
         for param in params:
             param -= lr * param.grad / batch_size
@@ -98,24 +101,25 @@ def worker(request, monkeypatch):
 
 
 def test_nothing_a_job_records_reaches_the_next_job(worker, tmp_path):
+    """A job records answers; the next job of the same worker finds nothing. A job pins
+    1.2 GB of shared memory past its 1000 MB limit: it is stopped, and the next job finds
+    nothing of it either."""
     grader = Grader(load_chapter(CHAPTER), limits=LIMITS)
-    results = {case.name: grader.grade(write_case(CHAPTER, case, tmp_path), case.name, worker=worker)
-               for case in (RECORDS, FINDS, PINS_MEMORY, FINDS)}
-    assert_case(CHAPTER, results["records"], RECORDS)
-    sgd = next(e for e in results["pins_memory"].exercises if e.exercise == "sgd")
-    assert "memory limit (1000 MB)" in sgd.message or "shmget refused" in sgd.message, sgd.message
-    assert_case(CHAPTER, results["pins_memory"], PINS_MEMORY)
-    assert_case(CHAPTER, results["finds"], Case("finds"))  # the later one: nothing was left
-
-
-def test_shared_memory_counts_against_the_memory_limit(tmp_path, monkeypatch):
-    """With no namespaces, no SysV limits of its own: only the watch stops it."""
-    monkeypatch.setenv(sandbox.NO_JOB_NAMESPACES_ENV, "1")
-    path = write_case(CHAPTER, PINS_MEMORY, tmp_path)
-    result = Grader(load_chapter(CHAPTER), limits=LIMITS).grade(path, PINS_MEMORY.name)
-    assert_case(CHAPTER, result, PINS_MEMORY)
-    sgd = next(e for e in result.exercises if e.exercise == "sgd")
-    assert "memory limit (1000 MB)" in sgd.message, sgd.message
+    def grade(case):
+        return grader.grade(write_case(CHAPTER, case, tmp_path / str(len(seen))), case.name, worker=worker)
+    seen = []
+    for case in (RECORDS, FINDS, PINS_MEMORY, FINDS):
+        seen.append(grade(case))
+    records, finds, pins, finds_after = seen
+    assert_case(CHAPTER, records, RECORDS)
+    assert_case(CHAPTER, finds, Case("finds"))  # nothing the recording job made was there
+    sgd = next(e for e in pins.exercises if e.exercise == "sgd")
+    # with namespaces the kernel may refuse the segment first (SysV capped at the memory
+    # limit); without, only the watch, counting shared memory, stops it
+    stops = ("memory limit (1000 MB)", "shmget refused") if worker.alone else ("memory limit (1000 MB)",)
+    assert any(phrase in sgd.message for phrase in stops), sgd.message
+    assert_case(CHAPTER, pins, PINS_MEMORY)
+    assert_case(CHAPTER, finds_after, Case("finds"))  # nor anything the memory pinner made
 
 
 LOADER_CHAPTER = "06_linear_regression_concise"
