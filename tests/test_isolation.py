@@ -145,3 +145,21 @@ def test_every_report_names_the_isolation(tmp_path):
     assert json.loads((out / "results.json").read_text())["run"]["sandbox"] == text
     for page in (out / "feedback" / "stub" / f"{CHAPTER}.html", out / "class_report.html"):
         assert f"ran in isolation: {html.escape(text)}" in page.read_text()
+
+
+def test_without_any_isolation_the_batch_grader_refuses(tmp_path):
+    """A bwrap that cannot start and a Python other users cannot read: ``grade`` refuses,
+    exit status 5, with the reason and the option, and writes nothing."""
+    import os
+    import subprocess
+    from tests.test_gradescope import failing_bwrap, private_python
+    write_case(CHAPTER, STUB, tmp_path / "submitted")
+    python = private_python(tmp_path / "home") / "python"
+    env = {**os.environ, "PATH": f"{failing_bwrap(tmp_path / 'fakebin')}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([str(python), "-m", "autograder", "grade", str(tmp_path / "submitted"), "--chapter",
+                           CHAPTER, "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert "Refusing to grade" in proc.stderr and "--allow-unsandboxed" in proc.stderr
+    assert str(tmp_path / "home") in proc.stderr, "it names the folder other users cannot read"
+    assert not (tmp_path / "out").exists()
