@@ -145,29 +145,25 @@ class Worker:
         """Fork a job; return its process id (as the worker sees it)."""
         request = {"job_dir": str(job_dir), "uid": uid, "limits": limits.rlimits(),
                    "memory_mb": limits.memory_mb, "alone": self.alone}
-        try:
-            self.proc.stdin.write((json.dumps(request) + "\n").encode())
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise WorkerError("the harness worker is gone") from None
-        message = self._read_message(timeout=60)
-        if not message or "started" not in message:
-            raise WorkerError("the harness worker did not start the job: " + self._stderr_tail())
-        return int(message["started"])
+        return self._ask(request, "started", 60, "did not start the job")
 
     def clean(self, uid: int) -> int:
         """After a job that had no namespaces of its own, once its processes are gone: have
         the worker remove every SysV IPC object and ``/dev/shm`` file of ``uid`` (in the
         worker's IPC namespace, the job's); return how many."""
+        return self._ask({"clean": uid}, "cleaned", 30, "did not clean up after the job")
+
+    def _ask(self, request: dict, answer: str, timeout: float, failure: str) -> int:
+        """Send the worker ``request``; return the number its reply gives as ``answer``."""
         try:
-            self.proc.stdin.write((json.dumps({"clean": uid}) + "\n").encode())
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise WorkerError("the harness worker is gone") from None
-        message = self._read_message(timeout=30)
-        if not message or "cleaned" not in message:
-            raise WorkerError("the harness worker did not clean up after the job: " + self._stderr_tail())
-        return int(message["cleaned"])
+        message = self._read_message(timeout=timeout)
+        if not message or answer not in message:
+            raise WorkerError(f"the harness worker {failure}: " + self._stderr_tail())
+        return int(message[answer])
 
     def poll(self) -> int | None:
         """The job's exit code once it has ended, else None."""
