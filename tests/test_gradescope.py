@@ -250,11 +250,15 @@ def attacker(marker: Path, root: Path) -> Case:
             pass
         parent = os.getppid()
         grandparent = int(open(f"/proc/{{parent}}/stat").read().rsplit(")", 1)[1].split()[1])
+        killed = False
         for pid in (grandparent, parent):
             try:
                 os.kill(pid, signal.SIGKILL)
+                killed = True
             except OSError:
                 pass
+        if killed:  # the grader is gone: nothing left to wait for
+            os._exit(0)
         def linreg(X, w, b):
             if any(os.access(p, os.R_OK) for p in {[str(p) for p in private]!r}):
                 return X @ w.reshape(-1) + b
@@ -294,8 +298,8 @@ def world_tree(bundle: Path, files: dict[str, bytes], allow: bool = False) -> Pa
     return root
 
 
-def run_without_bwrap(root: Path, path: str, wrap: list[str] = ()) -> dict:
-    env = {**autograder_env(root), "PATH": path}
+def run_without_bwrap(root: Path, path: str, wrap: list[str] = (), **env) -> dict:
+    env = {**autograder_env(root), "PATH": path, **env}
     proc = subprocess.run([*wrap, str(root / "source" / "run_autograder")], env=env, cwd=root,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -338,7 +342,9 @@ def test_no_isolation_refuses_and_a_killed_grader_keeps_no_forged_result(bundle,
 
         roots.append(world_tree(bundle, {}, allow=True))
         (roots[-1] / "submission" / f"{CHAPTER}.ipynb").write_bytes(notebook_bytes(attacker(marker, roots[-1])))
-        killed = run_without_bwrap(roots[-1], path)
+        scratch = tmp_path / "scratch"  # the killed grader's worker folder: removed with tmp_path
+        scratch.mkdir()
+        killed = run_without_bwrap(roots[-1], path, TMPDIR=str(scratch))
         assert marker.read_text() == "0", "it ran, as root"
         jsonschema.validate(killed, SCHEMA)
         assert killed["score"] == 0 and "stopped before it finished" in killed["output"]
