@@ -103,7 +103,8 @@ def not_graded_lines(not_graded, limit: int = NOT_GRADED_SHOWN) -> list[str]:
         return []
     other = [n for n in not_graded if n.reason == NOT_ASKED]
     shown = [n for n in not_graded if n.reason != NOT_ASKED]
-    lines = [f"not graded ({len(not_graded)}):"] + [f"  {n.path}: {n.reason}" for n in shown[:limit]]
+    from autograder.sanitize import clean_text  # a folder's name need not be UTF-8: printable here
+    lines = [f"not graded ({len(not_graded)}):"] + [clean_text(f"  {n.path}: {n.reason}") for n in shown[:limit]]
     if len(shown) > limit:
         lines.append(f"  … and {len(shown) - limit} more (results.json, class_report.html)")
     if other:

@@ -39,6 +39,7 @@ FUZZ = settings(max_examples=80, deadline=None, derandomize=True, database=None,
 LIMITS = Limits(check_seconds=20, cell_seconds=10, submission_seconds=120, memory_mb=2000)
 HOSTILE_TEXT = "\ud800 \x00 \u202e ![x](http://evil.example/x.png) <img src=x onerror=alert(1)> `"
 FORMULA = '=HYPERLINK("evil.example","click")'
+NOT_UTF8 = os.fsdecode(b"name\xff")  # a folder name that is not UTF-8: "name\udcff"
 REPORTS = ("grades.csv", "summary.csv", "canvas.csv", "results.json", "class_report.html",
            "class_report.csv")
 
@@ -244,7 +245,8 @@ def _crafted_cases() -> list[Case]:
 def _tree(submitted: Path) -> None:
     """The submissions, and a tree that tries to be followed: links to the solutions and to
     another student's notebook, a linked chapter folder, a FIFO, a sparse file over the
-    size cap, a FIFO as timestamp.txt, and a byte-for-byte copy of another's notebook."""
+    size cap, a FIFO as timestamp.txt, a byte-for-byte copy of another's notebook, and a
+    student whose folder's name is not UTF-8."""
     for case in _crafted_cases():
         write_case(CHAPTER, case, submitted)
     solution_nb = submitted / "solution" / CHAPTER / f"{CHAPTER}.ipynb"
@@ -254,12 +256,14 @@ def _tree(submitted: Path) -> None:
     (submitted / "linked_folder").mkdir()
     (submitted / "linked_folder" / CHAPTER).symlink_to(solution_nb.parent)
     (submitted / "linked_student").symlink_to(submitted / "solution")
+    (submitted / os.fsdecode(b"link\xfe")).symlink_to(os.fsdecode(b"/nowhere\xfe"))
     (submitted / "pipe" / CHAPTER).mkdir(parents=True)
     os.mkfifo(submitted / "pipe" / CHAPTER / f"{CHAPTER}.ipynb")
     (submitted / "huge" / CHAPTER).mkdir(parents=True)
     with open(submitted / "huge" / CHAPTER / f"{CHAPTER}.ipynb", "wb") as f:
         f.truncate(submissions.MAX_MB * 10**6 + 1)
     os.mkfifo(submitted / "stub" / CHAPTER / "timestamp.txt")
+    write_case(CHAPTER, Case(NOT_UTF8, raw=b"{not json"), submitted)
     (submitted / "twin" / CHAPTER).mkdir(parents=True)
     (submitted / "twin" / CHAPTER / f"{CHAPTER}.ipynb").write_bytes(solution_nb.read_bytes())
 
@@ -277,7 +281,7 @@ def graded(tmp_path_factory):
 def test_every_report_is_written_for_every_student(graded):
     root, run, results = graded
     out = root / "out"
-    graded_ids = {c.name for c in _crafted_cases()} | {"twin"}
+    graded_ids = {c.name for c in _crafted_cases()} | {"twin", "name\ufffd"}
     assert set(results) == graded_ids
     for name in REPORTS:
         text = (out / name).read_text(encoding="utf-8")
@@ -319,6 +323,8 @@ def test_links_fifos_and_huge_files_are_not_graded_with_the_reason(graded):
     page = (root / "out" / "class_report.html").read_text()
     assert "a symbolic link" in page and "FIFO" in page
     assert "timestamp.txt not read: a FIFO" in graded[2]["stub"].note
+    printed = "\n".join(submissions.not_graded_lines(run.not_graded))
+    assert "link\ufffd: a symbolic link (to /nowhere\ufffd)" in printed and printed.encode("utf-8")
 
 
 def test_the_class_report_flags_identical_notebooks_and_names_who_failed(graded):
@@ -329,7 +335,7 @@ def test_the_class_report_flags_identical_notebooks_and_names_who_failed(graded)
     failures = page.split("most common failures")[1].split("</table>")[0]
     named = re.findall(r"<b>(\d+)×</b>.*?<br><small>(.*?)</small>", failures)
     assert named and all(len(html.unescape(ids).split(", ")) == int(n) for n, ids in named), named
-    assert any("stub" in ids.split(", ") for _, ids in named)
+    assert any("deep_json" in ids.split(", ") for _, ids in named), named
 
 
 def test_csv_cells_are_not_formulas(graded):

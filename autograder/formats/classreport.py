@@ -6,7 +6,7 @@ students got them and who, the submissions that did not run at all, those flagge
 notebooks in one folder…), those whose notebooks are identical (the same SHA-256) and those
 submitted late; then every folder that was not graded,
 with the reason. ``class_report.csv`` has one row per chapter and exercise with the same
-figures.
+figures (the top failure's students separated by spaces).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from autograder.formats.svg import bar_chart
 from autograder.spec import ExerciseResult
 
 CLASS_COLUMNS = ["chapter", "exercise", "submissions", "max_score", "mean", "median",
-                 "full_marks", "zero", "top_failure", "top_failure_count"]
+                 "full_marks", "zero", "top_failure", "top_failure_count", "top_failure_students"]
 NOT_RUN = ("crashed", "missing", "timeout")  # check statuses where the code never answered
 TOP_FAILURES = 3  # failure messages shown per exercise
 STUDENTS_SHOWN = 40  # students named under each common failure
@@ -87,16 +87,18 @@ def exercise_rows(results: list[SubmissionResult]) -> list[dict]:
     for chapter in sorted({r.chapter for r in results}):
         subs = [r for r in results if r.chapter == chapter]
         for name in _exercise_names(subs):
-            exs = [e for s in subs for e in s.exercises if e.exercise == name]
+            pairs = [(s.student_id, e) for s in subs for e in s.exercises if e.exercise == name]
+            exs = [e for _, e in pairs]
             scores = [e.score for e in exs]
-            top = common_failures(exs, 1)
+            top = common_failures(exs, 1, [sid for sid, _ in pairs])
             rows.append({"chapter": chapter, "exercise": name, "submissions": len(exs),
                          "max_score": exs[0].max_score, "mean": round(mean(scores), 3),
                          "median": float(median(scores)),
                          "full_marks": sum(e.score >= e.max_score for e in exs),
                          "zero": sum(e.score == 0 for e in exs),
                          "top_failure": top[0].message if top else "",
-                         "top_failure_count": top[0].count if top else 0})
+                         "top_failure_count": top[0].count if top else 0,
+                         "top_failure_students": " ".join(top[0].students) if top else ""})
     return rows
 
 
