@@ -201,9 +201,9 @@ def _student(submitted: Path, folder: Path, chapters: list[str] | None,
         elif chapters is not None and entry.name not in chapters:
             skips.append(NotGraded(rel, NOT_ASKED, student, entry.name))
         else:
-            skips += [NotGraded(_rel(submitted, p), why, student, entry.name)
-                      for p in _entries(entry) if (why := refusal(p))]
             try:
+                skips += [NotGraded(_rel(submitted, p), why, student, entry.name)
+                          for p in _entries(entry) if (why := refusal(p))]
                 sub, why = pick_notebook(entry, student)
             except OSError as e:
                 sub, why = None, _unreadable(e)
@@ -248,9 +248,11 @@ def pick_notebook(folder: Path, student: str) -> tuple[Submission | None, str]:
     """
     chapter = folder.name
     entries = _entries(folder)
-    notebooks = [p for p in entries if p.suffix.lower() == ".ipynb" and refusal(p) is None and p.is_file()]
+    refused = {p: why for p in entries if (why := refusal(p))}
+    notebooks = [p for p in entries if p.suffix.lower() == ".ipynb" and p not in refused and p.is_file()]
     if not notebooks:
-        return None, _no_notebook_reason(folder, entries)
+        unread = [f"{p.name} is {why}" for p, why in refused.items() if p.suffix.lower() == ".ipynb"]
+        return None, "; ".join(unread) if unread else _no_notebook_reason(folder, entries)
     stubs = release_stubs(chapter)
     ranked = sorted(notebooks, key=lambda p: _rank(p, chapter, stubs))
     chosen, others = ranked[0], ranked[1:]

@@ -383,3 +383,13 @@ def test_a_crafted_class_on_a_dask_cluster_writes_every_report(tmp_path):
     data = json.loads((out / "results.json").read_text())
     assert {s["student_id"] for s in data["submissions"]} == {"progress_forger", "surrogate", "nbformat_string"}
     assert "wrote" in proc.stdout and "canvas.csv" in proc.stdout.splitlines()[-1]
+
+
+def test_on_gradescope_a_notebook_over_the_size_cap_is_refused_with_the_reason(tmp_path):
+    from autograder.executors.gradescope import pick_notebook
+    (tmp_path / "submission").mkdir()
+    with open(tmp_path / "submission" / f"{CHAPTER}.ipynb", "wb") as f:
+        f.truncate(submissions.MAX_MB * 10**6 + 1)
+    (tmp_path / "scratch").mkdir()
+    path, note = pick_notebook(tmp_path / "submission", CHAPTER, tmp_path / "scratch")
+    assert path is None and f"over the {submissions.MAX_MB} MB limit" in note, note
