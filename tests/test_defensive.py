@@ -360,11 +360,15 @@ def test_a_rerun_resumes_without_a_crash(graded, tmp_path):
     out = root / "out"
     stored = out / ".results" / CHAPTER
     (stored / "stub.json").write_text(deep(100_000))  # a stored result that cannot be read
+    kept = json.loads((stored / "twin.json").read_text())  # one that holds a lone surrogate
+    kept["result"]["exercises"][0]["message"] = "stored \ud800"
+    (stored / "twin.json").write_text(json.dumps(kept))
     found = submissions.survey(root / "submitted", [CHAPTER], graded_chapters())
     again = batch.grade_class(root / "submitted", found, out, jobs=1, progress=False, limits=LIMITS)
     assert again.graded == 1 and again.reused == len(first.results) - 1
-    assert [r.to_json() for r in again.results if r.student_id != "stub"] == \
-        [r.to_json() for r in first.results if r.student_id != "stub"]
+    assert [r.to_json() for r in again.results if r.student_id not in ("stub", "twin")] == \
+        [r.to_json() for r in first.results if r.student_id not in ("stub", "twin")]
+    assert "stored \ufffd" in (out / "grades.csv").read_text(encoding="utf-8")
 
 
 # -- the same on a Dask cluster -----------------------------------------------------------------
