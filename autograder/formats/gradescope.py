@@ -15,6 +15,7 @@ import re
 from autograder.formats.common import num
 from autograder.formats.feedback import STATUS_WORDS, _policy_line, _split_trace
 from autograder.grader import SubmissionResult
+from autograder.sanitize import clean_result
 from autograder.spec import CheckResult
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
@@ -34,6 +35,7 @@ def results_json(sub: SubmissionResult, note: str = "", visibility: str = "visib
         A dict that serialises to results.json: score, execution_time, output (Markdown),
         stdout_visibility, tests (one per check) and, where a check measured one, leaderboard.
     """
+    sub = clean_result(sub)  # graded here by the Grader itself, not through the batch
     tests = [_test(ex_no, check_no, c, visibility)
              for ex_no, ex in enumerate(sub.exercises, 1)
              for check_no, c in enumerate(ex.checks, 1)]
