@@ -580,16 +580,20 @@ def _exit_text(rc: int, limits: Limits) -> str:
 
 def _read_progress(job_dir: Path) -> list[dict]:
     """The job's progress events so far, read defensively (the job can write anything to the
-    file): at most ``MAX_PROGRESS_BYTES`` of it and ``MAX_EVENTS`` events; a line longer than
+    file): at most ``MAX_PROGRESS_BYTES`` of it and ``MAX_EVENTS`` lines; a line longer than
     ``MAX_EVENT_BYTES``, that is not JSON, or not a flat object (of strings, integers, bools
     and nulls, as the harness writes) is skipped. The last line counts only once it ends
-    (a half-written line is read next time)."""
+    (a half-written line is read next time). Each call reads only what was added since the
+    last one (a job that writes megabytes costs the grader each byte once, not every poll)."""
+    with _PROGRESS_LOCK:
+        offset, lines, events = _PROGRESS.pop(job_dir, (0, 0, []))
     try:
-        data = _read_job_file(job_dir / "progress.jsonl", MAX_PROGRESS_BYTES)
+        data = _read_job_file(job_dir / "progress.jsonl", MAX_PROGRESS_BYTES - offset, start=offset)
     except OSError:
-        return []
-    events = []
-    for line in data.split(b"\n")[:-1][:MAX_EVENTS]:
+        data = b""
+    complete = data[:data.rfind(b"\n") + 1]
+    for line in complete.split(b"\n")[:-1][:MAX_EVENTS - lines]:
+        lines += 1
         if len(line) > MAX_EVENT_BYTES:
             continue
         try:
@@ -598,13 +602,22 @@ def _read_progress(job_dir: Path) -> list[dict]:
             continue
         if isinstance(ev, dict) and all(type(v) in (str, int, bool, type(None)) for v in ev.values()):
             events.append(ev)
+    with _PROGRESS_LOCK:
+        _PROGRESS[job_dir] = (offset + len(complete), lines, events)
+        while len(_PROGRESS) > 256:  # the jobs watched now are the most recent: drop the oldest
+            _PROGRESS.pop(next(iter(_PROGRESS)))
     return events
 
 
-def _read_job_file(path: Path, limit: int, tail: bool = False) -> bytes:
-    """At most ``limit`` bytes (the last ones if ``tail``) of a file the job wrote, opened so
-    that nothing the job put there instead can block or redirect the grader: a link is not
-    followed, and a FIFO, socket or device is refused without waiting for a writer.
+_PROGRESS: dict[Path, tuple[int, int, list[dict]]] = {}  # job folder → bytes and lines read, events
+_PROGRESS_LOCK = threading.Lock()
+
+
+def _read_job_file(path: Path, limit: int, start: int = 0, tail: bool = False) -> bytes:
+    """At most ``limit`` bytes of a file the job wrote, from ``start`` (or the last ones, if
+    ``tail``), opened so that nothing the job put there instead can block or redirect the
+    grader: a link is not followed, and a FIFO, socket or device is refused without waiting
+    for a writer.
 
     Raises:
         OSError: missing, a link, or not a plain file.
@@ -614,8 +627,8 @@ def _read_job_file(path: Path, limit: int, tail: bool = False) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(f"{path.name} is not a plain file")
-        if tail:
-            os.lseek(fd, max(0, st.st_size - limit), os.SEEK_SET)
+        if tail or start:
+            os.lseek(fd, max(0, st.st_size - limit) if tail else start, os.SEEK_SET)
         chunks, left = [], limit
         while left > 0 and (chunk := os.read(fd, min(left, 2**20))):
             chunks.append(chunk)

@@ -94,6 +94,18 @@ def test_progress_lines_cannot_stop_the_watcher(tmp_path_factory, lines, tail):
         assert out["status"] in ("ok", "error") and type(out.get("error", "")) is str
 
 
+def test_progress_is_read_once_and_a_half_written_line_when_it_ends(tmp_path):
+    path = tmp_path / "progress.jsonl"
+    path.write_bytes(b'{"event":"cell","label":"a"}\n' + b"x" * (runner.MAX_EVENT_BYTES + 1) + b'\n{"event":"ce')
+    assert runner._read_progress(tmp_path) == [{"event": "cell", "label": "a"}]
+    with open(path, "ab") as f:
+        f.write(b'll_done","label":"a","error":"E"}\n')
+    assert [e["event"] for e in runner._read_progress(tmp_path)] == ["cell", "cell_done"]
+    with open(path, "ab") as f:  # past the bytes read from a job: never read
+        f.write(b" " * runner.MAX_PROGRESS_BYTES + b'\n{"event":"done"}\n')
+    assert len(runner._read_progress(tmp_path)) == 2
+
+
 def test_a_fifo_in_place_of_a_jobs_file_does_not_block(tmp_path):
     for name in ("progress.jsonl", "out_0.bin", "student_output.txt"):
         os.mkfifo(tmp_path / name)
