@@ -398,6 +398,8 @@ def test_a_crafted_class_on_a_dask_cluster_writes_every_report(tmp_path):
         assert (out / name).is_file(), name
     data = json.loads((out / "results.json").read_text())
     assert {s["student_id"] for s in data["submissions"]} == {"progress_forger", "surrogate", "nbformat_string"}
+    assert all((out / "feedback" / sid / f"{CHAPTER}.html").is_file()
+               for sid in ("progress_forger", "surrogate", "nbformat_string"))
     assert "wrote" in proc.stdout and "canvas.csv" in proc.stdout.splitlines()[-1]
 
 
