@@ -411,3 +411,22 @@ def test_on_gradescope_a_notebook_over_the_size_cap_is_refused_with_the_reason(t
     (tmp_path / "scratch").mkdir()
     path, note = pick_notebook(tmp_path / "submission", CHAPTER, tmp_path / "scratch")
     assert path is None and f"over the {submissions.MAX_MB} MB limit" in note, note
+
+
+def test_a_fault_of_the_grader_on_one_submission_fails_it_alone_and_is_not_kept(tmp_path, monkeypatch):
+    from autograder.grader import Grader
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    for name in ("boom", "fine"):
+        write_case(CHAPTER, Case(name, raw=b"{not json"), submitted)
+    grade = Grader.grade
+
+    def faulty(self, path, student_id, **kwargs):
+        if student_id == "boom":
+            raise StopIteration  # as a forged progress event could make the runner raise
+        return grade(self, path, student_id, **kwargs)
+    monkeypatch.setattr(Grader, "grade", faulty)
+    results = {r.student_id: r for r in batch.grade_all(submitted, [CHAPTER], out, jobs=1, progress=False)}
+    assert results["boom"].score == 0 and "the grader failed on this submission (StopIteration" in results["boom"].error
+    assert "not valid JSON" in results["fine"].error
+    assert (out / "feedback" / "boom" / f"{CHAPTER}.html").is_file()
+    assert sorted(p.stem for p in (out / ".results" / CHAPTER).glob("*.json")) == ["fine"], "graded again next run"
