@@ -27,7 +27,8 @@ from autograder.formats.common import atomic_write
 from autograder.chapter import graded_chapters, load_chapter
 from autograder.grader import Grader, SubmissionResult
 from autograder.runner import Limits
-from autograder.submissions import NotGraded, Submission, Survey, survey
+from autograder.sanitize import clean_result, is_grader_failure
+from autograder.submissions import NotGraded, Submission, Survey, refusal, survey
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class BatchRun:
     reused: int
     seconds: float
     jobs: int
+    written: tuple[str, ...] = ()  # the files written under OUT (formats.write_all)
 
 
 def _read(path: Path) -> bytes:
@@ -59,9 +61,9 @@ def _stored(out: Path, sub: Submission) -> Path:
 
 def _load_stored(out: Path, sub: Submission, key: str) -> SubmissionResult | None:
     try:
-        data = json.loads(_stored(out, sub).read_text())
-        return SubmissionResult.from_json(data["result"]) if data.get("key") == key else None
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(_stored(out, sub).read_text(errors="replace"))
+        return clean_result(SubmissionResult.from_json(data["result"])) if data.get("key") == key else None
+    except Exception:  # noqa: BLE001  unreadable, of another version, malformed: graded again
         return None
 
 
@@ -102,7 +104,9 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
     start = time.monotonic()
     if todo:
         def store(sub: Submission, result: SubmissionResult) -> None:
-            atomic_write(_stored(out, sub), json.dumps({"key": keys[sub], "result": result.to_json()}))
+            if not is_grader_failure(result):  # a fault of the grader's is not kept: graded again
+                atomic_write(_stored(out, sub), json.dumps({"key": keys[sub],
+                                                            "result": clean_result(result).to_json()}))
         pool = {"workers": workers} if workers is not None and not cluster else {}
         results.update(executor(cluster)(todo, graders, store, device, min(jobs, len(todo)), progress,
                                          start, **pool))
@@ -117,21 +121,25 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
            "not_graded": len(found.not_graded), "seconds": seconds,
            "due": {c: lateness.iso(d) for c, d in deadlines.due.items() if c in chapters},
            "late_policy": dataclasses.asdict(deadlines.policy), **({"cluster": cluster} if cluster else {})}
-    formats.write_all(out, ordered, run, not_graded=found.not_graded, roster=roster)
-    return BatchRun(ordered, found.not_graded, len(todo), len(subs) - len(todo), seconds, jobs)
+    written = formats.write_all(out, ordered, run, not_graded=found.not_graded, roster=roster)
+    return BatchRun(ordered, found.not_graded, len(todo), len(subs) - len(todo), seconds, jobs,
+                    tuple(written))
 
 
 def stamped(result: SubmissionResult, sub: Submission, submitted: Path, sha256: str,
             deadlines: lateness.Deadlines) -> SubmissionResult:
     """The result with what the class folder says about it: the file graded, its hash, the
     note on how it was picked, and when it was submitted, how late, and the penalty."""
-    when, problem = lateness.read_timestamp(sub.path.parent)
+    stamp = sub.path.parent / lateness.TIMESTAMP
+    refused = refusal(stamp) if os.path.lexists(stamp) else None  # a FIFO would block, a link lead astray
+    when, problem = ((None, f"{lateness.TIMESTAMP} not read: {refused}; counted as on time") if refused
+                     else lateness.read_timestamp(sub.path.parent))
     late = deadlines.seconds_late(sub.chapter, sub.student_id, when)
-    return dataclasses.replace(
+    return clean_result(dataclasses.replace(
         result, notebook=sub.path.relative_to(submitted).as_posix(), notebook_sha256=sha256,
         note="; ".join(n for n in (sub.note, problem) if n),
         duedate=lateness.iso(deadlines.due.get(sub.chapter)), timestamp=lateness.iso(when),
-        seconds_late=late, late_penalty=deadlines.policy.penalty(result.score, late))
+        seconds_late=late, late_penalty=deadlines.policy.penalty(result.score, late)))
 
 
 def executor(cluster: str | None):
@@ -140,6 +148,12 @@ def executor(cluster: str | None):
         return local.grade_parallel
     from autograder.executors import dask
     return functools.partial(dask.grade_parallel, cluster=cluster)
+
+
+def wrote_line(out: Path, run: BatchRun) -> str:
+    """``wrote OUT/: grades.csv, …, feedback/ (3 page(s))``: every file the run wrote."""
+    names = [f"{n} ({len(run.results)} page(s))" if n == "feedback/" else n for n in run.written]
+    return f"wrote {out}/: {', '.join(names)}"
 
 
 def summary_lines(run: BatchRun) -> list[str]:

@@ -174,8 +174,7 @@ def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dic
         print(e, file=sys.stderr)
         return 4
     print("\n".join(batch.summary_lines(run) + not_graded_lines(run.not_graded)))
-    print(f"wrote {args.out}/: grades.csv, summary.csv, results.json, class_report.html and "
-          f"feedback/ ({len(run.results)} page(s))")
+    print(batch.wrote_line(args.out, run))
     return write_gradebook(args.gradebook, run.results, args.submitted, deadlines) if args.gradebook else 0
 
 

@@ -67,9 +67,17 @@ def read_notebook(path: str | Path) -> dict:
     except json.JSONDecodeError as e:
         raise NotebookError(f"{Path(path).name} is not valid JSON (line {e.lineno}: {e.msg}); "
                             "open it in Jupyter and save it again") from None
+    except RecursionError:
+        raise NotebookError(f"{Path(path).name} is JSON nested too deeply to be a notebook; "
+                            "open it in Jupyter and save it again") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells", data.get("worksheets")), list):
         raise NotebookError(f"{Path(path).name} is JSON but not a Jupyter notebook")
-    if data.get("nbformat", 4) < 4:
+    version = data.get("nbformat", 4)
+    if type(version) is not int:
+        raise NotebookError(f"{Path(path).name} is not a valid notebook: its nbformat is "
+                            f"{json.dumps(version)[:40]}, not a whole number; open it in Jupyter "
+                            "and save it again")
+    if version < 4:
         try:
             data = json.loads(nbformat.writes(nbformat.reads(text, as_version=4)))
         except Exception as e:  # nbformat's converters raise many kinds of error
@@ -81,7 +89,9 @@ def read_notebook(path: str | Path) -> dict:
 def source(cell: dict) -> str:
     """A cell's source as one string (it may be stored as a list of lines)."""
     src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
+    if isinstance(src, list):
+        return "".join(s for s in src if isinstance(s, str))
+    return src if isinstance(src, str) else ""
 
 
 def nbgrader_meta(cell: dict) -> dict:

@@ -22,6 +22,7 @@ import secrets
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import threading
@@ -35,6 +36,12 @@ POLL = 0.02  # seconds between looks at a job
 RESCAN = 0.1  # seconds between scans of /proc for a job's processes (their memory is read every POLL)
 UID_RANGE = (100_000, 2**30)  # jobs run as random user ids from this range
 ORACLE_SOCKET = "oracle.sock"  # in a job's folder: where its stand-ins are answered
+# what is read of a job's files (the job writes them, so they are bounded here)
+MAX_PROGRESS_BYTES = 4 * 2**20  # of progress.jsonl
+MAX_EVENTS = 10_000  # progress events
+MAX_EVENT_BYTES = 64 * 2**10  # one progress line (a cell's error with its traceback)
+MAX_ERROR = 20_000  # characters of an error message kept
+MAX_OUTPUT_BYTES = 256 * 2**20  # one check's answer (out_<i>.bin)
 
 
 @dataclass(frozen=True)
@@ -456,32 +463,46 @@ def _watch_job(worker: Worker, job_dir: Path, owner: tuple, by_index: dict, limi
 
 
 def _advance(ev: dict, job_dir: Path, by_index: dict, report: HarnessReport):
-    """Apply one progress event; return what is now running (None, ("cell", l), ("check", i))."""
-    kind = ev.get("event")
+    """Apply one progress event; return what is now running (None, ("cell", l), ("check", i)).
+    The events come from the job, so are believed only in their expected form: a label is a
+    string, an index one of this job's checks; anything else is ignored."""
+    kind, label, index = ev.get("event"), ev.get("label"), ev.get("index")
     if kind == "cell":
-        return ("cell", ev.get("label"))
+        return ("cell", label) if type(label) is str else None
     if kind == "cell_done":
-        if ev.get("error"):
-            report.cell_errors[str(ev.get("label"))] = str(ev["error"])
+        error = ev.get("error")
+        if error and type(label) is str:
+            report.cell_errors[label] = error[:MAX_ERROR] if type(error) is str else "the cell failed"
+        return None
+    if type(index) is not int or index not in by_index:
         return None
     if kind == "check":
-        return ("check", ev.get("index")) if ev.get("index") in by_index else None
+        return ("check", index)
     if kind == "check_done":
-        index = ev.get("index")
-        if index in by_index:
-            report.outputs[index] = _read_output(job_dir, index)
-        return None
+        report.outputs[index] = _read_output(job_dir, index)
     return None
 
 
 def _read_output(job_dir: Path, index: int) -> dict:
+    """A check's answer as the job wrote it, or a fault saying why it could not be used: only
+    a dict with a known status and, for an error, a message that is a string."""
     try:
-        data = _wire().loads_raw((job_dir / f"out_{index}.bin").read_bytes())
+        raw = _read_job_file(job_dir / f"out_{index}.bin", MAX_OUTPUT_BYTES + 1)
+        if len(raw) > MAX_OUTPUT_BYTES:
+            return _fault("error", f"the harness's answer was larger than {MAX_OUTPUT_BYTES >> 20} MB")
+        data = _wire().loads_raw(raw)
     except Exception as e:  # noqa: BLE001  anything unreadable is the child's fault
         return _fault("error", f"the harness's answer could not be read ({type(e).__name__})")
     if not isinstance(data, dict) or data.get("status") not in ("ok", "error"):
         return _fault("error", "the harness's answer was malformed")
-    return data
+    if data["status"] == "error":
+        return {"status": "error", "error": _text(data.get("error")), "call": _text(data.get("call"))}
+    return {**data, "call": _text(data.get("call"))}
+
+
+def _text(value) -> str:
+    """A message that came from the job: a string, kept to ``MAX_ERROR`` characters."""
+    return value[:MAX_ERROR] if type(value) is str else ""
 
 
 def _fault(status: str, message: str) -> dict:
@@ -699,26 +720,67 @@ def _exit_text(rc: int, limits: Limits) -> str:
 
 
 def _read_progress(job_dir: Path) -> list[dict]:
+    """The job's progress events so far, read defensively (the job can write anything to the
+    file): at most ``MAX_PROGRESS_BYTES`` of it and ``MAX_EVENTS`` lines; a line longer than
+    ``MAX_EVENT_BYTES``, that is not JSON, or not a flat object (of strings, integers, bools
+    and nulls, as the harness writes) is skipped. The last line counts only once it ends
+    (a half-written line is read next time). Each call reads only what was added since the
+    last one (a job that writes megabytes costs the grader each byte once, not every poll)."""
+    with _PROGRESS_LOCK:
+        offset, lines, events = _PROGRESS.pop(job_dir, (0, 0, []))
     try:
-        lines = (job_dir / "progress.jsonl").read_text(errors="replace").splitlines()
+        data = _read_job_file(job_dir / "progress.jsonl", MAX_PROGRESS_BYTES - offset, start=offset)
     except OSError:
-        return []
-    events = []
-    for line in lines[:10_000]:
+        data = b""
+    complete = data[:data.rfind(b"\n") + 1]
+    for line in complete.split(b"\n")[:-1][:MAX_EVENTS - lines]:
+        lines += 1
+        if len(line) > MAX_EVENT_BYTES:
+            continue
         try:
-            ev = json.loads(line)
-        except json.JSONDecodeError:
-            break  # a half-written last line: read it next time
-        if isinstance(ev, dict):
+            ev = json.loads(line.decode("utf-8", "replace"))
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
+            continue
+        if isinstance(ev, dict) and all(type(v) in (str, int, bool, type(None)) for v in ev.values()):
             events.append(ev)
+    with _PROGRESS_LOCK:
+        _PROGRESS[job_dir] = (offset + len(complete), lines, events)
+        while len(_PROGRESS) > 256:  # the jobs watched now are the most recent: drop the oldest
+            _PROGRESS.pop(next(iter(_PROGRESS)))
     return events
+
+
+_PROGRESS: dict[Path, tuple[int, int, list[dict]]] = {}  # job folder → bytes and lines read, events
+_PROGRESS_LOCK = threading.Lock()
+
+
+def _read_job_file(path: Path, limit: int, start: int = 0, tail: bool = False) -> bytes:
+    """At most ``limit`` bytes of a file the job wrote, from ``start`` (or the last ones, if
+    ``tail``), opened so that nothing the job put there instead can block or redirect the
+    grader: a link is not followed, and a FIFO, socket or device is refused without waiting
+    for a writer.
+
+    Raises:
+        OSError: missing, a link, or not a plain file.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{path.name} is not a plain file")
+        if tail or start:
+            os.lseek(fd, max(0, st.st_size - limit) if tail else start, os.SEEK_SET)
+        chunks, left = [], limit
+        while left > 0 and (chunk := os.read(fd, min(left, 2**20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _tail(path: Path, kb: int) -> str:
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            f.seek(max(0, size - kb * 1024))
-            return f.read().decode("utf-8", "replace")
+        return _read_job_file(path, kb * 1024, tail=True).decode("utf-8", "replace")
     except OSError:
         return ""

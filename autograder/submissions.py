@@ -11,6 +11,11 @@ reason; nothing is passed over in silence:
 * a chapter folder that is empty, or holds no notebook (what it holds instead is named);
 * a chapter that this run was not asked to grade.
 
+Nothing in the tree is followed or opened blindly (:func:`refusal`, from ``lstat``): a
+symbolic link (to a file or a folder: it could point at ``solutions/`` or at another
+student's notebook), a FIFO, a socket or a device, and a file over ``MAX_MB`` MB are each
+listed as not graded, with the reason.
+
 A chapter folder holding several notebooks is flagged: one is graded and the others are
 named in the submission's ``note``. The rule (:func:`pick_notebook`), in order:
 
@@ -32,6 +37,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +51,7 @@ NEAREST_CUTOFF = 0.5  # difflib similarity below which no chapter name is sugges
 SAME_NUMBER = 0.4  # added to the similarity of a chapter whose number the name starts with
 NOT_ASKED = "a chapter not asked for in this run (--chapter)"
 NOT_GRADED_SHOWN = 30  # lines of the "not graded" section printed at the end of a run
+MAX_MB = 20  # a file larger than this (in MB, 10**6 bytes) is not read
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,8 @@ def not_graded_lines(not_graded, limit: int = NOT_GRADED_SHOWN) -> list[str]:
         return []
     other = [n for n in not_graded if n.reason == NOT_ASKED]
     shown = [n for n in not_graded if n.reason != NOT_ASKED]
-    lines = [f"not graded ({len(not_graded)}):"] + [f"  {n.path}: {n.reason}" for n in shown[:limit]]
+    from autograder.sanitize import clean_text  # a folder's name need not be UTF-8: printable here
+    lines = [f"not graded ({len(not_graded)}):"] + [clean_text(f"  {n.path}: {n.reason}") for n in shown[:limit]]
     if len(shown) > limit:
         lines.append(f"  … and {len(shown) - limit} more (results.json, class_report.html)")
     if other:
@@ -117,7 +126,10 @@ def survey(submitted: Path, chapters: list[str] | None, known: list[str]) -> Sur
     found: list[Submission] = []
     skipped: list[NotGraded] = []
     for entry in _entries(submitted):
-        if not entry.is_dir():
+        refused = refusal(entry)
+        if refused:
+            skipped.append(NotGraded(entry.name, refused, entry.name))
+        elif not entry.is_dir():
             skipped.append(NotGraded(entry.name, "a file, not a student's folder (expected "
                                      "<student_id>/<chapter>/<chapter>.ipynb)"))
         elif entry.name in known:
@@ -132,6 +144,35 @@ def survey(submitted: Path, chapters: list[str] | None, known: list[str]) -> Sur
             found += subs
             skipped += skips
     return Survey(tuple(found), tuple(skipped))
+
+
+def refusal(path: Path) -> str | None:
+    """Why ``path`` is not read (from ``lstat``, so nothing is followed or opened): a
+    symbolic link, a FIFO, a socket, a device, or a file over ``MAX_MB`` MB; None for a
+    plain file or folder."""
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        return _unreadable(e)
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = f" (to {os.readlink(path)})"
+        except OSError:
+            target = ""
+        return (f"a symbolic link{target}: links are not followed; submit the file itself, "
+                "not a link to it")
+    if stat.S_ISFIFO(st.st_mode):
+        return "a FIFO (named pipe), not a file: not read"
+    if stat.S_ISSOCK(st.st_mode):
+        return "a socket, not a file: not read"
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        return "a device, not a file: not read"
+    if stat.S_ISREG(st.st_mode) and st.st_size > MAX_MB * 10**6:
+        return (f"a file of {st.st_size / 10**6:.0f} MB, over the {MAX_MB} MB limit for a "
+                "submitted file: not read (clear the notebook's outputs and submit it again)")
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        return "not a plain file or folder: not read"
+    return None
 
 
 def _entries(folder: Path) -> list[Path]:
@@ -149,7 +190,10 @@ def _student(submitted: Path, folder: Path, chapters: list[str] | None,
     subs, skips = [], []
     for entry in entries:
         rel = _rel(submitted, entry)
-        if not entry.is_dir():
+        refused = refusal(entry)
+        if refused:
+            skips.append(NotGraded(rel, refused, student, entry.name if entry.name in known else ""))
+        elif not entry.is_dir():
             skips.append(NotGraded(rel, _stray_file_reason(entry, student, known), student))
         elif entry.name not in known:
             skips.append(NotGraded(rel, f"not a chapter of this course; {nearest_text(entry.name, known)}",
@@ -158,6 +202,8 @@ def _student(submitted: Path, folder: Path, chapters: list[str] | None,
             skips.append(NotGraded(rel, NOT_ASKED, student, entry.name))
         else:
             try:
+                skips += [NotGraded(_rel(submitted, p), why, student, entry.name)
+                          for p in _entries(entry) if (why := refusal(p))]
                 sub, why = pick_notebook(entry, student)
             except OSError as e:
                 sub, why = None, _unreadable(e)
@@ -202,9 +248,11 @@ def pick_notebook(folder: Path, student: str) -> tuple[Submission | None, str]:
     """
     chapter = folder.name
     entries = _entries(folder)
-    notebooks = [p for p in entries if p.is_file() and p.suffix.lower() == ".ipynb"]
+    refused = {p: why for p in entries if (why := refusal(p))}
+    notebooks = [p for p in entries if p.suffix.lower() == ".ipynb" and p not in refused and p.is_file()]
     if not notebooks:
-        return None, _no_notebook_reason(folder, entries)
+        unread = [f"{p.name} is {why}" for p, why in refused.items() if p.suffix.lower() == ".ipynb"]
+        return None, "; ".join(unread) if unread else _no_notebook_reason(folder, entries)
     stubs = release_stubs(chapter)
     ranked = sorted(notebooks, key=lambda p: _rank(p, chapter, stubs))
     chosen, others = ranked[0], ranked[1:]
@@ -215,8 +263,10 @@ def pick_notebook(folder: Path, student: str) -> tuple[Submission | None, str]:
 def _no_notebook_reason(folder: Path, entries: list[Path]) -> str:
     if not entries:
         return "an empty chapter folder"
-    nested = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.ipynb")
-                    if not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    nested = sorted(Path(top, name).relative_to(folder).as_posix()
+                    for top, dirs, files in os.walk(folder)  # links to folders are not followed
+                    for name in files if name.endswith(".ipynb")
+                    and not any(part.startswith(".") for part in Path(top, name).relative_to(folder).parts))
     held = ", ".join(p.name + ("/" if p.is_dir() else "") for p in entries[:5])
     more = f" (and {len(entries) - 5} more)" if len(entries) > 5 else ""
     where = f"; notebooks in subfolders: {', '.join(nested[:3])}" if nested else ""
@@ -289,14 +339,15 @@ def _nbgrader_cells(path: Path) -> list[tuple[str, str, bool]]:
     Raises:
         ValueError: the file is not a notebook in JSON.
     """
-    nb = json.loads(Path(path).read_text(encoding="utf-8", errors="replace"))
-    cells = nb.get("cells") if isinstance(nb, dict) else None
-    if not isinstance(cells, list):
-        raise ValueError("not a notebook")
+    from autograder.notebooks import NotebookError, nbgrader_meta, read_notebook
+    try:
+        nb = read_notebook(path)
+    except NotebookError as e:
+        raise ValueError(str(e)) from None
     out = []
-    for cell in cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
-        if isinstance(meta, dict) and meta.get("grade_id"):
+    for cell in nb.get("cells", []):
+        meta = nbgrader_meta(cell) if isinstance(cell, dict) else {}
+        if meta.get("grade_id"):
             src = cell.get("source", "")
             out.append((str(meta["grade_id"]), "".join(src) if isinstance(src, list) else str(src),
                         bool(meta.get("solution"))))

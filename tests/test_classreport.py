@@ -35,6 +35,9 @@ def test_failures_group_across_numbers_and_count_each_student_once():
     top = common_failures([s.exercises[0] for s in CLASS])
     assert (top[0].check, top[0].count) == ("values", 2) and "returned shape" in top[0].message
     assert {f.message: f.count for f in top}["the cell `linreg` is missing"] == 1
+    named = common_failures([s.exercises[0] for s in CLASS], students=[s.student_id for s in CLASS])
+    assert named[0].students == ("b", "c") and {f.message: f.students for f in named}[
+        "the cell `linreg` is missing"] == ("d",)
 
 
 def test_did_not_run_means_unreadable_or_no_check_answered():
@@ -50,5 +53,6 @@ def test_writes_html_with_a_plot_and_a_csv(tmp_path):
     assert page.count("<svg") == 1 and "aria-label='linreg (of 3): 2 at 0, 1 at 1, 1 at 2, 1 at 3'" in page
     assert "<title>2 students: 0 points</title>" in page and "<title>1 student: 1 point</title>" in page
     row, = csv.DictReader((tmp_path / "class_report.csv").open())
-    assert (row["exercise"], row["submissions"], row["full_marks"], row["top_failure_count"]) == \
-        ("linreg", "5", "1", "2")
+    assert (row["exercise"], row["submissions"], row["full_marks"], row["top_failure_count"],
+            row["top_failure_students"]) == ("linreg", "5", "1", "2", "b c")
+    assert "<small>b, c</small>" in page, "the instructor's page names who failed"

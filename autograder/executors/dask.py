@@ -36,6 +36,7 @@ from autograder.executors import ExecutorError
 from autograder.executors.local import _bar, _say, finished_text
 from autograder.grader import Grader, SubmissionResult
 from autograder.runner import Limits, Worker
+from autograder.sanitize import GRADER_FAILED, clean_text, grade_safely
 
 CONNECT_SECONDS = 10  # how long the client tries to reach the scheduler
 WORKERS_SECONDS = 60  # how long it waits for a first worker to join
@@ -88,7 +89,7 @@ class WarmGraders(WorkerPlugin):
         path.write_bytes(data)
         harness = self.checkout()
         try:
-            result = grader.grade(path, student_id, worker=harness)
+            result = grade_safely(grader, path, student_id, worker=harness)
         finally:
             self.checkin(harness)
             shutil.rmtree(folder, ignore_errors=True)
@@ -133,9 +134,12 @@ def grade_parallel(todo: list, graders: dict, store: Callable, device: str, jobs
         cluster: the scheduler's address (``tcp://HOST:PORT``) or its scheduler file.
         jobs: unused — the workers' threads (``dask worker --nthreads``) set the parallelism.
 
+    A submission whose task failed on the cluster (its worker died every time it was tried)
+    gets a result that says so, scoring zero, which is not stored: a re-run tries it again.
+
     Raises:
-        ExecutorError: the cluster cannot be reached, has no (GPU) worker, grades with other
-            code than this machine, or could not grade some submission (the rest is stored).
+        ExecutorError: the cluster cannot be reached, has no (GPU) worker, or grades with
+            other code than this machine.
     """
     plugin = WarmGraders({c: (g.device, g.seed, g.limits) for c, g in graders.items()})
     wanted = {c: g.fingerprint() for c, g in graders.items()}
@@ -160,7 +164,7 @@ def grade_parallel(todo: list, graders: dict, store: Callable, device: str, jobs
                                      sub.path.name, data, key=_task_key(sub, data, wanted),
                                      resources={GPU: 1} if device == "cuda" else None): sub
                        for sub, data in remote}
-            results.update(_collect(client, futures, wanted, store, progress, start, len(results)))
+            results.update(_collect(client, futures, graders, wanted, store, progress, start, len(results)))
         finally:
             client.unregister_worker_plugin(plugin.name)
     return results
@@ -193,32 +197,35 @@ def require_workers(client: Client, cluster: str, device: str) -> list[dict]:
     return list(workers)
 
 
-def _collect(client: Client, futures: dict, wanted: dict, store: Callable, progress: bool, start: float,
-             done: int) -> dict:
-    """Each task's result as it arrives, checked and stored; raise after the loop for tasks
-    that failed."""
+def _collect(client: Client, futures: dict, graders: dict, wanted: dict, store: Callable,
+             progress: bool, start: float, done: int) -> dict:
+    """Each task's result as it arrives, checked and stored; a task that failed gives its
+    submission a result saying so (not stored), and one line on stderr."""
     results, failed = {}, []
     total = done + len(futures)
     for fut in as_completed(futures, loop=client.loop):
         sub = futures[fut]
         if fut.status != "finished":
-            failed.append((sub, fut.exception()))
-            continue
-        answer = fut.result()
-        if answer["fingerprint"] != wanted[sub.chapter]:
-            raise ExecutorError("a Dask worker grades with other code or solutions than this "
-                                "machine (its grader's fingerprint differs); give every worker "
-                                "the same checkout and environment")
-        results[sub] = SubmissionResult.from_json(answer["result"])
-        store(sub, results[sub])
+            error = fut.exception()
+            failed.append(sub)
+            why = (f"{GRADER_FAILED}: its task failed on the Dask cluster ({type(error).__name__}: "
+                   f"{clean_text(error)[:300]}); it is graded again on the next run")
+            results[sub] = graders[sub.chapter]._unreadable(sub.student_id, why, time.monotonic())
+        else:
+            answer = fut.result()
+            if answer["fingerprint"] != wanted[sub.chapter]:
+                raise ExecutorError("a Dask worker grades with other code or solutions than this "
+                                    "machine (its grader's fingerprint differs); give every worker "
+                                    "the same checkout and environment")
+            results[sub] = SubmissionResult.from_json(answer["result"])
+            store(sub, results[sub])
         done += 1
         if progress:
             _bar(done, total, time.monotonic() - start, finished_text(sub, results[sub]))
     if failed:
-        sub, error = failed[0]
-        raise ExecutorError(f"{len(failed)} submission(s) could not be graded on the cluster "
-                            f"(first: {sub.student_id}/{sub.chapter}: {type(error).__name__}: {error}); "
-                            "the others are stored — run again to grade the rest")
+        _say(f"{len(failed)} submission(s) could not be graded on the cluster (first: "
+             f"{failed[0].student_id}/{failed[0].chapter}); the reports say so, and the next run "
+             "grades them again")
     return results
 
 

@@ -318,7 +318,9 @@ def pick_notebook(folder: Path, chapter: str, scratch: Path) -> tuple[Path | Non
         if path.name not in origin:
             origin[path.name] = path
             shutil.copy2(path, lineup / path.name)
-    sub, _ = submissions.pick_notebook(lineup, STUDENT)
+    sub, why = submissions.pick_notebook(lineup, STUDENT)
+    if sub is None:  # every notebook refused (over the size limit)
+        return None, f"No notebook could be graded: {why}."
     parts = [f"Graded `{origin[sub.path.name].relative_to(folder).as_posix()}`."]
     if sub.note:
         parts.append(f"{sub.note}.")

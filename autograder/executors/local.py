@@ -21,6 +21,7 @@ import torch
 
 from autograder.grader import SubmissionResult
 from autograder.runner import WorkerPool, preload_for
+from autograder.sanitize import grade_safely
 
 
 def grade_parallel(todo: list, graders: dict, store: Callable, device: str,
@@ -42,7 +43,7 @@ def grade_parallel(todo: list, graders: dict, store: Callable, device: str,
     def grade_one(sub) -> SubmissionResult:
         worker = free.get()
         try:
-            result = graders[sub.chapter].grade(sub.path, sub.student_id, worker=worker)
+            result = grade_safely(graders[sub.chapter], sub.path, sub.student_id, worker=worker)
         finally:
             free.put(worker)
         store(sub, result)

@@ -16,12 +16,12 @@ if TYPE_CHECKING:  # the command line imports formats.gradebook before PyTorch i
 
 
 def write_all(out: Path, results: list[SubmissionResult], run: dict, not_graded=(),
-              roster: dict | None = None) -> None:
+              roster: dict | None = None) -> list[str]:
     """grades.csv, summary.csv, results.json, feedback/<student>/<chapter>.html and the class
     report (class_report.html, class_report.csv) under ``out``; ``not_graded``
     (submissions.NotGraded) are listed in results.json and the class report; ``roster``
     (student id → nbgrader's student columns: names, email, LMS ids) fills summary.csv's
-    and canvas.csv's."""
+    and canvas.csv's. Returns the names of the files written (``feedback/`` for the pages)."""
     # imported here: each format imports the grader's results, and with them PyTorch
     from autograder.formats.canvas import write_canvas
     from autograder.formats.common import atomic_write, write_csv
@@ -36,5 +36,8 @@ def write_all(out: Path, results: list[SubmissionResult], run: dict, not_graded=
     atomic_write(out / "results.json", json.dumps(results_json(results, run, not_graded), indent=1))
     for sub in results:
         atomic_write(out / "feedback" / sub.student_id / f"{sub.chapter}.html", feedback_html(sub, run.get("sandbox", "")))
+    written = ["grades.csv", "summary.csv", "canvas.csv", "results.json"] + (["feedback/"] if results else [])
     if results or not_graded:
         write_class_report(out, results, not_graded, run.get("sandbox", ""))
+        written += ["class_report.html", "class_report.csv"]
+    return written

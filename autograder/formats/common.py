@@ -5,6 +5,7 @@ run never leaves a half-written gradebook.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
@@ -15,19 +16,43 @@ from pathlib import Path
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+    Text is written as UTF-8; what UTF-8 cannot hold (a lone surrogate) becomes U+FFFD."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# A cell that a spreadsheet would read as a formula (OWASP's CSV injection advice), unless
+# it is a plain number: "-1.5" stays a number, "=HYPERLINK(…)" or "-1+cmd" becomes text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` safe for a spreadsheet: text starting with ``=``, ``+``, ``-``, ``@``, a tab
+    or a carriage return gets a leading ``'`` (so it is shown, not evaluated); numbers and
+    other text are kept as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """Write a CSV file (every cell through :func:`csv_cell`), atomically."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=[csv_cell(c) for c in columns], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({csv_cell(k): csv_cell(v) for k, v in row.items()} for row in rows)
     atomic_write(path, buf.getvalue())
 
 

@@ -15,6 +15,7 @@ import re
 from autograder.formats.common import num
 from autograder.formats.feedback import STATUS_WORDS, _policy_line, _split_trace
 from autograder.grader import SubmissionResult
+from autograder.sanitize import clean_result
 from autograder.spec import CheckResult
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
@@ -34,6 +35,7 @@ def results_json(sub: SubmissionResult, note: str = "", visibility: str = "visib
         A dict that serialises to results.json: score, execution_time, output (Markdown),
         stdout_visibility, tests (one per check) and, where a check measured one, leaderboard.
     """
+    sub = clean_result(sub)  # graded here by the Grader itself, not through the batch
     tests = [_test(ex_no, check_no, c, visibility)
              for ex_no, ex in enumerate(sub.exercises, 1)
              for check_no, c in enumerate(ex.checks, 1)]
@@ -72,9 +74,9 @@ def _test(ex_no: int, check_no: int, c: CheckResult, visibility: str) -> dict:
 def check_markdown(c: CheckResult) -> str:
     """One check's feedback as Markdown: the feedback page's message, trace and line."""
     if c.status == "passed":
-        return f"✓ {c.message}"
+        return f"✓ {md_text(c.message)}"
     text, trace = _split_trace(c.message)
-    parts = [f"✗ **{STATUS_WORDS.get(c.status, c.status)}** ({num(c.score)}/{num(c.max_score)}): {text}"]
+    parts = [f"✗ **{STATUS_WORDS.get(c.status, c.status)}** ({num(c.score)}/{num(c.max_score)}): {md_text(text)}"]
     if trace:
         parts += ["Where it happened in your notebook:", fenced(trace)]
     offending = _policy_line(c.message) if c.kind == "policy" else None
@@ -86,9 +88,9 @@ def check_markdown(c: CheckResult) -> str:
 def _summary(sub: SubmissionResult, note: str) -> str:
     parts = [f"**Total: {num(sub.score)} / {num(sub.max_score)}** points ({sub.chapter})"]
     if note:
-        parts.append(note)
+        parts.append(md_text(note))
     if sub.error:
-        parts.append(f"Your notebook could not be graded: {sub.error}")
+        parts.append(f"Your notebook could not be graded: {md_text(sub.error)}")
     if sub.student_output.strip():
         parts += ["What your code printed while graded (last lines):",
                   fenced(sub.student_output[-OUTPUT_TAIL:])]
@@ -100,3 +102,28 @@ def fenced(text: str) -> str:
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}"
+
+
+def md_text(text: str) -> str:
+    """A message (which may quote the student: an exception's text, a file name) as Markdown
+    that shows it and nothing more, on one line: its `backquoted` parts as code spans that
+    nothing inside can close, and elsewhere no raw HTML, no autolink, no link or image (``<``, stray
+    backquotes and backslashes, ``](``, ``://``, ``www.`` and ``@`` are escaped)."""
+    parts = re.split(r"`([^`]+)`", re.sub(r"\r\n?|\n", " ", str(text)))  # one paragraph: no block can start
+    return "".join(code_span(p) if i % 2 else _md_plain(p) for i, p in enumerate(parts))
+
+
+def code_span(text: str) -> str:
+    """``text`` as one inline code span, its fence longer than any run of backquotes in it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_plain(text: str) -> str:
+    text = text.replace("\\", "\\\\")
+    text = re.sub(r"[<`@]", lambda m: "\\" + m.group(), text)  # raw HTML, <autolinks>, code, e-mail
+    text = re.sub(r"\](?=[(\[:])", r"\\]", text)  # [text](url), ![alt](src), [ref]: url
+    text = text.replace("://", ":\\/\\/")  # bare URLs (GFM's autolinks)
+    return re.sub(r"(?i)\b(www)\.", r"\1\\.", text)

@@ -11,11 +11,13 @@ refused), one walk, and arrays read back as views of the received buffer.
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import json.encoder
 import math
 import struct
+import zipfile
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -104,33 +106,76 @@ def _describe(obj: Any) -> dict:
     return {"__object__": type(obj).__name__, "text": text}
 
 
-def unpack(data: Any, arrays: dict[str, np.ndarray]) -> Any:
-    """Inverse of :func:`pack`; unknown shapes of data become :class:`WireObject`."""
+def unpack(data: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
+    """Inverse of :func:`pack`; unknown shapes of data become :class:`WireObject`.
+
+    Raises:
+        ValueError: the data is malformed in a way that no description can stand for (a
+            reference to an array that is not there, nesting deeper than :func:`pack` makes).
+    """
     if data is None or isinstance(data, (bool, int, float, str)):
         return data
+    if depth > MAX_UNPACK_DEPTH:
+        raise ValueError("the data is nested too deeply")
     if isinstance(data, list):
         return WireObject("list", "malformed")
     if not isinstance(data, dict):
         return WireObject(type(data).__name__, "malformed")
     if "__float__" in data:
-        return float(data["__float__"])
+        text = data["__float__"]
+        return float(text) if text in ("nan", "inf", "-inf") else WireObject("float", "malformed")
     if "__tensor__" in data:
-        values = torch.from_numpy(np.asarray(arrays[data["__tensor__"]]).copy())
+        values = torch.from_numpy(np.asarray(_array_ref(arrays, data["__tensor__"])).copy())
         dtype = getattr(torch, str(data.get("dtype", "")), None)
         if isinstance(dtype, torch.dtype) and dtype != values.dtype:
             values = values.to(dtype)
-        return WireTensor(values, str(data.get("device", "?")), str(data.get("type", "?")),
+        return WireTensor(values, _str(data.get("device", "?")), _str(data.get("type", "?")),
                           bool(data.get("requires_grad", False)))
     if "__ndarray__" in data:
-        return np.asarray(arrays[data["__ndarray__"]])
+        return np.asarray(_array_ref(arrays, data["__ndarray__"]))
     if "__seq__" in data:
-        items = [unpack(v, arrays) for v in data.get("items", [])]
+        items = data.get("items", [])
+        if not isinstance(items, list):
+            return WireObject("sequence", "malformed")
+        items = [unpack(v, arrays, depth + 1) for v in items]
         return tuple(items) if data["__seq__"] == "tuple" else items
     if "__dict__" in data:
-        return {str(k): unpack(v, arrays) for k, v in data["__dict__"].items()}
+        entries = data["__dict__"]
+        if not isinstance(entries, dict):
+            return WireObject("dict", "malformed")
+        return {str(k): unpack(v, arrays, depth + 1) for k, v in entries.items()}
     if "__object__" in data:
-        return WireObject(str(data["__object__"]), str(data.get("text", "")))
+        return WireObject(_str(data["__object__"]), _str(data.get("text", "")))
     return WireObject("dict", "malformed")
+
+
+MAX_UNPACK_DEPTH = 64  # pack() nests at most 21 levels (two JSON levels each)
+
+
+def _array_ref(arrays: dict[str, np.ndarray], key: Any) -> np.ndarray:
+    if type(key) is not str or key not in arrays:
+        raise ValueError("a reference to an array that is not in the message")
+    return arrays[key]
+
+
+def _str(value: Any) -> str:
+    """A name or text that came from the other side: a string, at most ``MAX_REPR`` long."""
+    return value[:MAX_REPR] if type(value) is str else "?"
+
+
+def _malformed(read: Callable[..., Any]) -> Callable[..., Any]:
+    """``read`` raising only ValueError on malformed input (whatever json, NumPy or PyTorch
+    raise on it: a wrong type, a missing key, nesting deeper than Python recurses)."""
+    @functools.wraps(read)
+    def wrapper(*args, **kwargs):
+        try:
+            return read(*args, **kwargs)
+        except ValueError:
+            raise
+        except (TypeError, LookupError, AttributeError, RuntimeError, ArithmeticError, MemoryError,
+                EOFError, OSError, struct.error, zipfile.BadZipFile) as e:
+            raise ValueError(f"malformed data ({type(e).__name__})") from None
+    return wrapper
 
 
 def dumps(obj: Any) -> tuple[str, bytes]:
@@ -142,6 +187,7 @@ def dumps(obj: Any) -> tuple[str, bytes]:
     return text, buf.getvalue()
 
 
+@_malformed
 def loads(text: str, npz: bytes) -> Any:
     """Read back what :func:`dumps` wrote, refusing pickled arrays."""
     with np.load(io.BytesIO(npz), allow_pickle=False) as f:
@@ -168,6 +214,7 @@ def dumps_raw(obj: Any) -> bytes:
     return len(header).to_bytes(8, "big") + header + b"".join(chunks)
 
 
+@_malformed
 def loads_raw(buffer: bytes) -> Any:
     """Read back what :func:`dumps_raw` wrote; only arrays of plain numbers are accepted.
 
@@ -313,13 +360,14 @@ def _put_array(a: np.ndarray, chunks: list) -> dict:
     return {REF: ["a", a.dtype.str, list(a.shape)]}
 
 
+@_malformed
 def loads_message(buffer: bytearray) -> Any:
     """Read back what :func:`dumps_message` wrote, as untrusted data: tensors come back as
     :class:`WireTensor`, arrays as ``np.ndarray``, both views of ``buffer`` (so ``buffer``
     must be the message's own, never reused); only plain-number dtypes are accepted.
 
     Raises:
-        ValueError: the message is malformed (or any exception of ``json`` on malformed text).
+        ValueError: the message is malformed.
     """
     if len(buffer) < _HEAD.size:
         raise ValueError("the message is shorter than its header")
