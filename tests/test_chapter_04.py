@@ -76,6 +76,18 @@ CASES = [
     SOLUTION,
     STUB,
     *doing_nothing_cases(CHAPTER),
+    # -- issue 21: messages that point the right way --------------------------------------
+    Case("gradient_descent_renamed", replace={"gradient_descent": loop().replace(
+        "def gradient_descent(", "def descend(") + "\nSTEPS = 100\n"}, scores={"gradient_descent": 0},
+         messages={"gradient_descent": "`gradient_descent` is not defined: the cell `gradient_descent` does "
+                                       "not define it (it defines `descend`)"}),
+    Case("mse_grad_without_transpose", replace={"mse_grad": """
+        def mse_grad(w, b, points):
+            x, y = points[:, :1], points[:, 1:]
+            residual = w * x + b - y
+            return float(2 * (x @ residual) / len(x)), float(2 * np.mean(residual))
+        """}, scores={"mse_grad": 0},
+         messages={"mse_grad": "transpose the first operand (x.T @ r"}),
     # -- compute_loss; its break alone costs gradient_descent and minibatch_sgd nothing ------
     req("compute_loss.mean_squared_error", replace={"compute_loss": BROKEN_HALF_LOSS},
         messages={"compute_loss": "no ½", "gradient_descent": "graded with a working `compute_loss`",

@@ -108,7 +108,8 @@ CASES = [
     req("squared_loss.half_squared", replace={"squared_loss": HALF_MISSING},
         messages={"squared_loss": "twice the expected value", "training": "graded with a working `squared_loss`"}),
     req("squared_loss.elementwise", replace={"squared_loss": loss("((y_hat - y.reshape(y_hat.shape)) ** 2 / 2).mean()")},
-        messages={"squared_loss": "returned shape ()"}),
+        messages={"squared_loss": "returned shape (); expected (8, 1) — it is reduced to one number: return one "
+                                  "loss per example"}),
     req("squared_loss.reshape", replace={"squared_loss": loss("(y_hat - y) ** 2 / 2")},
         messages={"squared_loss": "broadcast against an (n,)"}),
     # -- sgd ------------------------------------------------------------------------------
@@ -122,7 +123,8 @@ CASES = [
                     param.grad.zero_()
         """}, messages={"sgd": "replaced the parameter tensors", "training": "graded with a working `sgd`"}),
     req("sgd.no_grad", replace={"sgd": step(context="if True:")},
-        messages={"sgd": "inside `with torch.no_grad():`", "training": "graded with a working `sgd`"}),
+        messages={"sgd": "inside `with torch.no_grad():`, where changing a parameter in place is allowed "
+                         "(and 2 checks that depend on it)", "training": "graded with a working `sgd`"}),
     req("sgd.zero_grad", replace={"sgd": NEVER_ZEROES},
         messages={"sgd": "zero", "training": "graded with a working `sgd`"}),
     # -- other realistic submissions ------------------------------------------------------
@@ -142,6 +144,14 @@ CASES = [
                                         "sgd": NEVER_ZEROES},
          scores={"data_iter": 1.5, "linreg": 0, "squared_loss": 0, "sgd": 2, "training": 0},
          messages={"training": "not graded"}),
+    # -- issue 21: each hint points at the fix, once
+    Case("sgd_zeroes_first_linreg_detaches", replace={
+        "sgd": step(update="param.grad.zero_()", zero="param -= lr * param.grad / batch_size"),
+        "linreg": model("X @ w.detach() + b")},
+         scores={"sgd": 2, "linreg": 1.5},
+         messages={"sgd": "the gradient was zeroed before the step used it",
+                   "linreg": "`.detach()` returns a copy of w cut off from the graph",
+                   "training": "graded with a working"}),
     Case("warns_on_stderr", replace={"linreg": """
         import warnings
         def linreg(X, w, b):
