@@ -187,7 +187,8 @@ def _reported(exercise: Exercise, failed: list[CheckResult]) -> list[str]:
     out = []
     for m, n in roots.items():
         first, newline, trace = m.partition("\n")  # after the first line, before a trace
-        out.append(first + (f" (and {n} check{'s' if n > 1 else ''} that depend on it)" if n else "")
+        out.append(first + (f" (and {n} checks that depend on it)" if n > 1 else " (and 1 check that depends on it)"
+                          if n else "")
                    + newline + trace)
     return out
 

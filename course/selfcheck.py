@@ -99,7 +99,8 @@ class SelfCheck:
         """``n`` checks were not run because the last failure would fail them too: said
         once, under that failure."""
         if n and self.failures:
-            self.failures[-1] += f" (and {n} check{'s' if n > 1 else ''} that depend on it)"
+            self.failures[-1] += f" (and {n} checks that depend on it)" if n > 1 else \
+                " (and 1 check that depends on it)"
 
     # -- checks -----------------------------------------------------------------------
     def that(self, condition: bool, message: str) -> bool:
