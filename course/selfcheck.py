@@ -379,6 +379,31 @@ def skip_unfinished(lines: list[str]) -> list[str]:
     return [f"print({f'⏸ This cell needs {listed}: finish it first (its self-check above has not passed yet), then run this cell again.'!r})\n"]
 
 
+# Library warnings a student's code commonly sets off, and what they mean (one line each):
+# said under the warning in the notebook, and in the grader's "What your code printed".
+WARNING_MEANINGS = {
+    "Converting a tensor with requires_grad=True to a scalar":
+        "float() or int() of a tensor that is part of the autograd graph: harmless here; "
+        "l.sum().item() (or float(l.sum().detach())) says the same without the warning",
+}
+
+
+def warning_meaning(text: str) -> str:
+    """What a library warning means, where this course knows it ("" otherwise)."""
+    return next((m for k, m in WARNING_MEANINGS.items() if k in str(text)), "")
+
+
+def _explaining(show):
+    """``warnings.showwarning`` that adds the meaning of a known warning on a line of its own."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        show(message, category, filename, lineno, file, line)
+        meaning = warning_meaning(message)
+        if meaning:
+            print(f"  ↳ what this warning means: {meaning}", file=file or sys.stderr)
+    showwarning.explains = True
+    return showwarning
+
+
 def _register() -> None:
     try:
         shell = get_ipython()  # noqa: F821
@@ -386,6 +411,9 @@ def _register() -> None:
         return
     if skip_unfinished not in shell.input_transformers_post:
         shell.input_transformers_post.append(skip_unfinished)
+    import warnings
+    if not getattr(warnings.showwarning, "explains", False):
+        warnings.showwarning = _explaining(warnings.showwarning)
 
 
 _register()

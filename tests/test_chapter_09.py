@@ -264,6 +264,15 @@ def test_library_warnings_are_told_apart_and_explained(results):
     assert "l.sum().item()" in out, out
 
 
+def test_the_notebook_explains_the_warning_too(tmp_path):
+    """Issue 21: in a student's kernel (the course's self-checks imported) the same warning
+    is followed by one line saying what it means."""
+    from tests.kernel import run
+    ran = run([("setup", "from course.selfcheck import SelfCheck\nimport torch"),
+               ("slip", "x = torch.ones(3, requires_grad=True)\nfloat((2 * x).sum())")], tmp_path)
+    assert "what this warning means: float() or int() of a tensor" in ran[1].text, ran[1]
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_corpus_case(results, case):
     assert_case(CHAPTER, results[case.name], case)

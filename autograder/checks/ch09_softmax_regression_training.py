@@ -554,6 +554,8 @@ def _batches_of(split: str, n: int, shuffle: bool, generator, device):
         def standin_state(self):
             return "fashion_mnist", {"split": split, "n": n, "shuffle": shuffle,
                                      "generator": generator, "device": str(device)}
+    # an error about it names the class the chapter's train_iter is, not a grader's
+    Batches.__name__ = Batches.__qualname__ = TensorBatches.__name__
     X, y = _fashion_mnist(split == "train")
     return Batches(X[:n], y[:n], BATCH_SIZE, shuffle=shuffle, generator=generator, device=device)
 

@@ -113,21 +113,18 @@ def _isolate_stdio(job_dir: Path) -> None:
     pdb.set_trace = lambda *args, **kwargs: None
 
 
-# Library warnings a student's code commonly sets off, and what they mean (one line each).
-WARNING_MEANINGS = {
-    "Converting a tensor with requires_grad=True to a scalar":
-        "float() or int() of a tensor that is part of the autograd graph: harmless here; "
-        "l.sum().item() (or float(l.sum().detach())) says the same without the warning",
-}
-
-
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning, on a line of its own marked as one, with what it means where known: the
     feedback's "What your code printed" keeps it apart from the student's own prints."""
-    text = str(message).strip().splitlines()[0][:300] if str(message).strip() else ""
-    meaning = next((m for k, m in WARNING_MEANINGS.items() if k in text), "")
+    try:
+        text = (str(message).strip().splitlines() or [""])[0][:300]
+        kind = category.__name__
+    except Exception:  # noqa: BLE001  a warning whose __str__ raises
+        text, kind = "", "Warning"
+    from course.selfcheck import warning_meaning
+    meaning = warning_meaning(text)
     where = f" ({os.path.basename(str(filename)).strip('<>')}, line {lineno})" if filename else ""
-    sys.stdout.write(f"[a warning, not a print{where}: {category.__name__}: {text}"
+    sys.stdout.write(f"[a warning, not a print{where}: {kind}: {text}"
                      + (f" — {meaning}" if meaning else "") + "]\n")
 
 
