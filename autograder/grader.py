@@ -6,6 +6,7 @@ while the harness runs; comparison happens only here.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
 import hashlib
@@ -493,7 +494,6 @@ def guarded(exercise: Exercise, results: list[CheckResult]) -> list[CheckResult]
 def _binds(src: str, name: str) -> bool:
     """Whether the cell ``src`` binds ``name`` at all (def, class, assignment, import); True
     when it does not parse (nothing can be said of it)."""
-    import ast
     try:
         tree = ast.parse(src)
     except (SyntaxError, ValueError):

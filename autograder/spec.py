@@ -187,9 +187,9 @@ def _reported(exercise: Exercise, failed: list[CheckResult]) -> list[str]:
     out = []
     for m, n in roots.items():
         first, newline, trace = m.partition("\n")  # after the first line, before a trace
-        out.append(first + (f" (and {n} checks that depend on it)" if n > 1 else " (and 1 check that depends on it)"
-                          if n else "")
-                   + newline + trace)
+        counted = "" if not n else " (and 1 check that depends on it)" if n == 1 else \
+            f" (and {n} checks that depend on it)"
+        out.append(first + counted + newline + trace)
     return out
 
 
