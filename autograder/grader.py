@@ -6,6 +6,7 @@ while the harness runs; comparison happens only here.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
 import hashlib
@@ -19,12 +20,14 @@ from typing import Any
 import torch
 
 from autograder import notebooks, policy, references, runner
+from autograder.checks import common
 from autograder.oracle import Oracle
 from autograder.untrusted import standin, wire
 from autograder.chapter import Chapter, reference_namespace
 from autograder.spec import (Check, CheckFailed, CheckResult, Context, Exercise, ExerciseResult,
                              seed_everything)
 from autograder.tolerances import tolerance
+from course.selfcheck import error_hint
 
 DEFAULT_SEED = 20251121  # the course's default; instructors pass --seed to draw other inputs
 # A check run with stand-ins waits for answers from the grader (a round trip per call and
@@ -358,6 +361,7 @@ class Grader:
         want = self.reference(exercise, check)
         tol = tolerance(check.tolerance, torch.device(self.device).type)
         inputs = self._inputs[exercise.name, lead(exercise, check).name]
+        token = common.PROGRAM.set(program)  # hints that rest on the code read it there
         try:
             detail = check.compare(out.get("outputs"), want, inputs, tol)
         except CheckFailed as e:
@@ -365,6 +369,8 @@ class Grader:
         except Exception as e:  # noqa: BLE001  malformed answers land here
             return result("failed", f"{check.description}: the answer had an unexpected form "
                                     f"({type(e).__name__}: {e})")
+        finally:
+            common.PROGRAM.reset(token)
         return result("passed", check.description, check.points, detail if isinstance(detail, dict) else None)
 
     def _error_message(self, out: dict, exercise: Exercise, program: notebooks.Program | None) -> str:
@@ -375,6 +381,13 @@ class Grader:
         if re.match(r"NotImplementedError:?\s*(\n|$)", error):  # the stub's bare raise, not a library's
             return f"`{name}` is not written yet: it still raises NotImplementedError"
         undefined = re.match(r"NameError: name '(\w+)' is not defined", error)
+        missing = undefined and program is not None and undefined.group(1)
+        if missing and program.found.get(missing, "missing") != "missing" \
+                and not _binds(program.source_of(missing) or "", missing):
+            others = sorted(notebooks.defines(program.source_of(missing) or ""))
+            listed = f" (it defines {', '.join(f'`{n}`' for n in others)})" if others else ""
+            return (f"`{missing}` is not defined: the cell `{missing}` does not define it{listed}. Keep "
+                    f"the function's name and signature as the cell gave them: def {missing}(...)")
         if undefined and program is not None and program.found.get(undefined.group(1), "missing") != "missing":
             return (f"`{undefined.group(1)}` is not defined yet where the test cell runs: in your "
                     f"notebook the cell defining `{undefined.group(1)}` comes after its test cell. The "
@@ -384,6 +397,10 @@ class Grader:
                                             self._release_sources().get(name, ""))
             if hint:
                 return hint
+        hint = error_hint(exercise.name, error)
+        if hint:  # after the error's first line, before the trace lines the harness appended
+            first, _, trace = error.partition("\n")
+            error = f"{first} — {hint}" + (f"\n{trace}" if trace else "")
         return f"{call} raised {error}" if call else error
 
     def _release_sources(self) -> dict[str, str]:
@@ -472,6 +489,23 @@ def guarded(exercise: Exercise, results: list[CheckResult]) -> list[CheckResult]
                                 message=f"{r.message}: not awarded until the function works (code "
                                         "that does nothing passes this check too)")
             if kinds[r.check].guard and r.status == "passed" else r for r in results]
+
+
+def _binds(src: str, name: str) -> bool:
+    """Whether the cell ``src`` binds ``name`` at all (def, class, assignment, import); True
+    when it does not parse (nothing can be said of it)."""
+    try:
+        tree = ast.parse(src)
+    except (SyntaxError, ValueError):
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id == name:
+            return True
+        if isinstance(node, ast.alias) and (node.asname or node.name.split(".")[0]) == name:
+            return True
+    return False
 
 
 def cell_source_of(name: str, sources: list[str]) -> str:

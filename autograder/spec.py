@@ -65,6 +65,9 @@ class Check:
     # it is awarded only together with a check of the same exercise that proves the
     # function works (any passed check that is neither a guard nor a policy).
     guard: bool = False
+    # Checks of the same exercise that this one fails with whenever they fail (the same value,
+    # compared again on other inputs): its failure is then reported once, under theirs.
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,7 @@ class ExerciseResult:
         score = round(sum(r.score for r in results), 6)
         failed = [r for r in results if r.status != "passed"]
         status = "passed" if not failed else ("partial" if score > 0 else "failed")
-        message = "all checks passed" if not failed else "; ".join(
-            dict.fromkeys(r.message for r in failed))
+        message = "all checks passed" if not failed else "; ".join(_reported(exercise, failed))
         stood = sorted({n for r in results for n in r.standins})
         note = standin_note(stood) if stood else ""
         return ExerciseResult(exercise.name, score, exercise.points, status,
@@ -166,6 +168,29 @@ class ExerciseResult:
     def from_json(data: dict) -> "ExerciseResult":
         checks = tuple(CheckResult.from_json(c) for c in data["checks"])
         return ExerciseResult(**{**data, "checks": checks})
+
+
+def _reported(exercise: Exercise, failed: list[CheckResult]) -> list[str]:
+    """The failures' messages, each root cause once: a check that failed with the same message
+    as an earlier one, or that depends on (``Check.depends_on``) a check that failed, is
+    counted under it ("and 2 checks that depend on it") instead of repeated."""
+    declared = {c.name: c.depends_on for c in exercise.checks}
+    names = {r.check for r in failed}
+    roots: dict[str, int] = {}  # message -> checks counted under it
+    for r in failed:
+        root = next((d for d in declared.get(r.check, ()) if d in names), None)
+        message = next(f.message for f in failed if f.check == root) if root else r.message
+        if message in roots:
+            roots[message] += 1
+        else:
+            roots[message] = 0
+    out = []
+    for m, n in roots.items():
+        first, newline, trace = m.partition("\n")  # after the first line, before a trace
+        counted = "" if not n else " (and 1 check that depends on it)" if n == 1 else \
+            f" (and {n} checks that depend on it)"
+        out.append(first + counted + newline + trace)
+    return out
 
 
 def standin_note(names: list[str]) -> str:

@@ -92,7 +92,15 @@ class SelfCheck:
             return (f"{self.name} called `{owner}`, which is not written yet; this self-check "
                     f"should not depend on it — tell your instructor")
         at = f" (in `{where}`)" if where else ""
-        return f"{self.name} raised {exc_type.__name__}{at}: {exc}"
+        hint = error_hint(self.name, f"{exc_type.__name__}: {exc}")
+        return f"{self.name} raised {exc_type.__name__}{at}: {exc}" + (f" — {hint}" if hint else "")
+
+    def depend(self, n: int) -> None:
+        """``n`` checks were not run because the last failure would fail them too: said
+        once, under that failure."""
+        if n and self.failures:
+            self.failures[-1] += f" (and {n} checks that depend on it)" if n > 1 else \
+                " (and 1 check that depends on it)"
 
     # -- checks -----------------------------------------------------------------------
     def that(self, condition: bool, message: str) -> bool:
@@ -108,13 +116,14 @@ class SelfCheck:
         return self.that(isinstance(value, torch.Tensor),
                          f"{what} should be a torch.Tensor, got {type(value).__name__}")
 
-    def shape(self, value, shape: tuple, what: str) -> bool:
-        """Check a tensor's shape, e.g. ``(n, 1)`` and not ``(n,)``."""
+    def shape(self, value, shape: tuple, what: str, hint: str = "") -> bool:
+        """Check a tensor's shape, e.g. ``(n, 1)`` and not ``(n,)``; ``hint`` (when the
+        caller has established its cause, from the code) replaces the generic one."""
         if not self.tensor(value, what):
             return False
         got = tuple(value.shape)
         return self.that(got == tuple(shape), f"{what} should have shape {tuple(shape)}, got {got}"
-                                              f"{shape_hint(got, tuple(shape))}")
+                                              f"{' — ' + hint if hint else shape_hint(got, tuple(shape))}")
 
     def close(self, actual, expected, what: str, rtol: float = 1e-4, atol: float = 1e-5,
               hint: str = "") -> bool:
@@ -128,10 +137,13 @@ class SelfCheck:
             if not self.tensor(actual, what):
                 return False
             if tuple(actual.shape) != tuple(expected.shape):
+                why = f" — {hint}" if hint else shape_hint(tuple(actual.shape), tuple(expected.shape))
                 return self.that(False, f"{what} should have shape {tuple(expected.shape)}, got "
-                                        f"{tuple(actual.shape)}{shape_hint(tuple(actual.shape), tuple(expected.shape))}")
+                                        f"{tuple(actual.shape)}{why}")
             a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
+            numpy = False
         else:
+            numpy = not isinstance(actual, torch.Tensor)  # NumPy (chapter 04) is shown as NumPy
             try:
                 a = (actual.detach().cpu() if isinstance(actual, torch.Tensor) else
                      torch.as_tensor(actual)).to(torch.float64)
@@ -145,7 +157,7 @@ class SelfCheck:
         ok = bool(torch.allclose(a, e, rtol=rtol, atol=atol))
         worst = (a - e).abs().max().item() if a.numel() else 0.0
         extra = " — " + (hint or value_hint(a, e)) if (hint or value_hint(a, e)) else ""
-        return self.that(ok, f"{what}: expected {_short(e)}, got {_short(a)} (largest difference "
+        return self.that(ok, f"{what}: expected {_short(e, numpy)}, got {_short(a, numpy)} (largest difference "
                              f"{worst:.3g}){extra}")
 
     def no_calls(self, fn, *names: str, why: str = "") -> bool:
@@ -174,12 +186,49 @@ def shape_hint(got: tuple, want: tuple) -> str:
     if len(got) == 2 and len(want) == 2 and got[0] == got[1] == want[0] and want[1] == 1:
         return (" — an (n, 1) tensor was broadcast against an (n,) one; reshape one of them to "
                 "the other's shape first")
-    if len(got) + 1 == len(want) and want[-1] == 1 and got == want[:-1]:
+    if len(got) + 1 == len(want) >= 2 and want[-1] == 1 and got == want[:-1]:
         return " — the trailing dimension of size 1 is missing (use .reshape(-1, 1))"
+    if got == () and want == (1,):
+        return " — a 0-d tensor: the one example's dimension (of size 1) was dropped"
     if len(got) == len(want) + 1 and got[-1] == 1 and got[:-1] == want:
         return " — there is an extra trailing dimension of size 1"
     if len(got) == 2 and got == want[::-1]:
         return " — it is transposed"
+    return ""
+
+
+# (exercise or None for any, what the error says) -> what it means; each read off the error itself
+ERROR_HINTS = [
+    (None, re.compile(r"'function' object has no attribute '(eval|train)'"),
+     "net is a plain function here, which has no {0}(): call net.{0}() only when "
+     "isinstance(net, torch.nn.Module)"),
+    ("accuracy", re.compile(r"IndexError: Dimension out of range \(expected to be in range of \[-1, 0\], but got 1\)"),
+     "y_hat has one dimension here (a vector of predicted classes), so it has no dim 1 to take the "
+     "argmax over: take argmax(1) only when y_hat has two dimensions"),
+    (None, re.compile(r"matmul: Input operand 1 has a mismatch in its core dimension 0"),
+     "the inner sizes of the matrix product differ: to sum over the examples, transpose the first "
+     "operand (x.T @ r, shapes (1, n) @ (n, 1))"),
+]
+
+
+# A number that a word says is a dimension: "dimension -2", "axis 0", "dim=1", "at -2",
+# "2nd dimension" (chapter 01's broadcast_shape: its prompt asks for the clash's dimension).
+_DIMENSION = re.compile(r"\b(?:dim\w*|axis|axes|at|position|index)\W{0,3}?(-?\d+)"
+                        r"|(-?\d+)(?:st|nd|rd|th)?\W{0,3}(?:dim|axis)", re.I)
+
+
+def named_dimensions(message: str) -> set[str]:
+    """The numbers ``message`` names as dimensions, as written (``-2``, ``0``…)."""
+    return {a or b for a, b in _DIMENSION.findall(message)}
+
+
+def error_hint(exercise: str, error: str) -> str:
+    """What an error raised by the student's ``exercise`` means, where the error's own text
+    establishes it ("" otherwise)."""
+    for owner, pattern, hint in ERROR_HINTS:
+        m = pattern.search(error)
+        if m and owner in (None, exercise):
+            return hint.format(*m.groups())
     return ""
 
 
@@ -205,6 +254,29 @@ def _tree_of(fn) -> ast.AST | None:
     try:
         return ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
+        return None
+
+
+def calls(code, name: str, *, method: bool | None = None, no_args: bool = False) -> bool:
+    """Whether ``code`` (a function, or a cell's source) calls ``name``: a function
+    ``name(...)`` (``method=False``), a method ``x.name(...)`` (``method=True``) or either;
+    with ``no_args``, only calls with no arguments (``squeeze()``). False when the code
+    cannot be read — hints that rest on it are then left out, never guessed."""
+    tree = _tree_of(code) if callable(code) else _parse(code)
+    for node in ast.walk(tree) if tree is not None else ():
+        if not isinstance(node, ast.Call) or (no_args and (node.args or node.keywords)):
+            continue
+        f = node.func
+        if (method is not True and isinstance(f, ast.Name) and f.id == name) or \
+                (method is not False and isinstance(f, ast.Attribute) and f.attr == name):
+            return True
+    return False
+
+
+def _parse(src) -> ast.AST | None:
+    try:
+        return ast.parse(textwrap.dedent(src)) if isinstance(src, str) else None
+    except (SyntaxError, ValueError):
         return None
 
 
@@ -239,13 +311,15 @@ def _methods(obj) -> tuple[str, ...]:
     return tuple(n for n, v in vars(obj).items() if callable(v)) if inspect.isclass(obj) else ()
 
 
-def _short(t: torch.Tensor) -> str:
+def _short(t: torch.Tensor, numpy: bool = False) -> str:
+    """A few values for a message, as the student's library writes them: ``tensor([…])``, or
+    ``array([…])`` where the values are NumPy's."""
     flat = t.flatten()
     if flat.numel() == 1 and t.dim() == 0:
         return f"{flat.item():.6g}"
     body = ", ".join(f"{v:.4g}" for v in flat[:6].tolist())
     more = ", …" if flat.numel() > 6 else ""
-    return f"tensor([{body}{more}]) of shape {tuple(t.shape)}"
+    return f"{'array' if numpy else 'tensor'}([{body}{more}]) of shape {tuple(t.shape)}"
 
 
 # -- what the self-checks unlock ------------------------------------------------------------
@@ -305,6 +379,31 @@ def skip_unfinished(lines: list[str]) -> list[str]:
     return [f"print({f'⏸ This cell needs {listed}: finish it first (its self-check above has not passed yet), then run this cell again.'!r})\n"]
 
 
+# Library warnings a student's code commonly sets off, and what they mean (one line each):
+# said under the warning in the notebook, and in the grader's "What your code printed".
+WARNING_MEANINGS = {
+    "Converting a tensor with requires_grad=True to a scalar":
+        "float() or int() of a tensor that is part of the autograd graph: harmless here; "
+        "l.sum().item() (or float(l.sum().detach())) says the same without the warning",
+}
+
+
+def warning_meaning(text: str) -> str:
+    """What a library warning means, where this course knows it ("" otherwise)."""
+    return next((m for k, m in WARNING_MEANINGS.items() if k in str(text)), "")
+
+
+def _explaining(show):
+    """``warnings.showwarning`` that adds the meaning of a known warning on a line of its own."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        show(message, category, filename, lineno, file, line)
+        meaning = warning_meaning(message)
+        if meaning:
+            print(f"  ↳ what this warning means: {meaning}", file=file or sys.stderr)
+    showwarning.explains = True
+    return showwarning
+
+
 def _register() -> None:
     try:
         shell = get_ipython()  # noqa: F821
@@ -312,6 +411,9 @@ def _register() -> None:
         return
     if skip_unfinished not in shell.input_transformers_post:
         shell.input_transformers_post.append(skip_unfinished)
+    import warnings
+    if not getattr(warnings.showwarning, "explains", False):
+        warnings.showwarning = _explaining(warnings.showwarning)
 
 
 _register()

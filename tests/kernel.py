@@ -108,9 +108,14 @@ def selfcheck_matrix(chapter: str, wrong: dict[str, list[str]], cwd: Path) -> di
     return matrix
 
 
-def assert_selfchecks_judge_one_exercise(chapter: str, wrong: dict[str, list[str]], cwd: Path) -> None:
+def assert_selfchecks_judge_one_exercise(chapter: str, wrong: dict[str, list], cwd: Path) -> None:
     """With every answer right, every self-check passes; with one exercise's answer wrong, its
-    own self-check fails (with its message, not "not written yet") and every other passes."""
+    own self-check fails (with its message, not "not written yet") and every other passes.
+
+    A wrong answer is a source, or ``(source, says, never)``: its self-check's message must
+    contain ``says`` and not ``never`` (either may be "")."""
+    expect = {(ex, k): (w[1], w[2]) for ex, ws in wrong.items() for k, w in enumerate(ws) if isinstance(w, tuple)}
+    wrong = {ex: [w[0] if isinstance(w, tuple) else w for w in ws] for ex, ws in wrong.items()}
     matrix = selfcheck_matrix(chapter, wrong, cwd)
     failing = {name: r.error for name, r in matrix["solution", 0].items() if r.error}
     assert not failing, f"{chapter}: self-checks fail on the reference answers: {failing}"
@@ -120,6 +125,10 @@ def assert_selfchecks_judge_one_exercise(chapter: str, wrong: dict[str, list[str
         own = results[exercise]
         assert own.error, f"{chapter}: wrong answer {k} of {exercise} passes its self-check"
         assert "not written yet" not in own.error, f"{chapter}: {exercise}'s self-check blames a stub: {own.error}"
+        says, never = expect.get((exercise, k), ("", ""))
+        assert says in own.error and not (never and never in own.error), \
+            f"{chapter}: wrong answer {k} of {exercise}: its self-check should say {says!r}" + \
+            (f" and not {never!r}" if never else "") + f"; it said: {own.error}"
         others = {name: r.error for name, r in results.items() if name != exercise and r.error}
         assert not others, (f"{chapter}: wrong answer {k} of {exercise} makes other exercises' "
                             f"self-checks fail (each must judge its own exercise only): {others}")

@@ -122,6 +122,9 @@ CASES = [
     req("broadcast_shape.message_dimension", "broadcast_shape", BS_NO_DIMENSION,
         "but not the dimension where they clash"),
     req("broadcast_shape.no_torch", "broadcast_shape", BS_TORCH, "torch.broadcast_shapes"),
+    # issue 21: "at -2" names the dimension (counted from the right) as the prompt allows
+    Case("broadcast_shape_at_dimension", replace={"broadcast_shape": _bs_raising(
+        "shapes {shape_a} and {shape_b} clash at {k - ndim}: sizes {m} and {n}")}),
     Case("broadcast_shape_vague_error", replace={"broadcast_shape": BS_VAGUE},
          scores={"broadcast_shape": 3.5}, messages={"broadcast_shape": "should name"}),
     req("row_normalize.rows_sum_to_one", "row_normalize", RN_COLUMNS, "made the columns sum to one"),

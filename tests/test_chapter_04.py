@@ -76,6 +76,18 @@ CASES = [
     SOLUTION,
     STUB,
     *doing_nothing_cases(CHAPTER),
+    # -- issue 21: messages that point the right way --------------------------------------
+    Case("gradient_descent_renamed", replace={"gradient_descent": loop().replace(
+        "def gradient_descent(", "def descend(") + "\nSTEPS = 100\n"}, scores={"gradient_descent": 0},
+         messages={"gradient_descent": "`gradient_descent` is not defined: the cell `gradient_descent` does "
+                                       "not define it (it defines `descend`)"}),
+    Case("mse_grad_without_transpose", replace={"mse_grad": """
+        def mse_grad(w, b, points):
+            x, y = points[:, :1], points[:, 1:]
+            residual = w * x + b - y
+            return float(2 * (x @ residual) / len(x)), float(2 * np.mean(residual))
+        """}, scores={"mse_grad": 0},
+         messages={"mse_grad": "transpose the first operand (x.T @ r"}),
     # -- compute_loss; its break alone costs gradient_descent and minibatch_sgd nothing ------
     req("compute_loss.mean_squared_error", replace={"compute_loss": BROKEN_HALF_LOSS},
         messages={"compute_loss": "no ½", "gradient_descent": "graded with a working `compute_loss`",
@@ -367,12 +379,17 @@ WRONG = {
         def compute_loss(w, b, points):
             return sum((w * x + b - y) ** 2 for x, y in points) / len(points)
         """],
-    "mse_grad": [OVERWRITING_GRAD, """
+    "mse_grad": [(OVERWRITING_GRAD, "", "tensor("), ("""
+        def mse_grad(w, b, points):
+            x, y = points[:, :1], points[:, 1:]
+            residual = w * x + b - y
+            return float(2 * (x @ residual) / len(x)), float(2 * np.mean(residual))
+        """, "transpose the first operand (x.T @ r", ""), """
         def mse_grad(w, b, points):
             r = w * points[:, 0] + b - points[:, 1]
             return float(np.mean(r * points[:, 0])), float(np.mean(r))
         """],
-    "gradient_descent": [GD_BUGS["records_after_step"][0], GD_BUGS["b_with_new_w"][0],
+    "gradient_descent": [(GD_BUGS["records_after_step"][0], "array([", "tensor("), GD_BUGS["b_with_new_w"][0],
                          re.sub(r"compute_loss\(w, b, points\)", "float(np.mean((w * points[:, 0] + b - points[:, 1]) ** 2))",
                                 GD_VARIANTS["reference"])],
     "minibatch_sgd": [SGD_BUGS["one_permutation"][0], SGD_BUGS["drops_last_batch"][0],
@@ -381,7 +398,8 @@ WRONG = {
 
 
 def test_selfchecks_judge_one_exercise(tmp_path):
-    assert_selfchecks_judge_one_exercise(CHAPTER, {k: [_dedent(s) for s in v] for k, v in WRONG.items()}, tmp_path)
+    clean = lambda s: (_dedent(s[0]), *s[1:]) if isinstance(s, tuple) else _dedent(s)  # noqa: E731
+    assert_selfchecks_judge_one_exercise(CHAPTER, {k: [clean(s) for s in v] for k, v in WRONG.items()}, tmp_path)
 
 
 def _dedent(src: str) -> str:

@@ -108,7 +108,8 @@ CASES = [
     req("squared_loss.half_squared", replace={"squared_loss": HALF_MISSING},
         messages={"squared_loss": "twice the expected value", "training": "graded with a working `squared_loss`"}),
     req("squared_loss.elementwise", replace={"squared_loss": loss("((y_hat - y.reshape(y_hat.shape)) ** 2 / 2).mean()")},
-        messages={"squared_loss": "returned shape ()"}),
+        messages={"squared_loss": "returned shape (); expected (8, 1) — it is reduced to one number: return one "
+                                  "loss per example"}),
     req("squared_loss.reshape", replace={"squared_loss": loss("(y_hat - y) ** 2 / 2")},
         messages={"squared_loss": "broadcast against an (n,)"}),
     # -- sgd ------------------------------------------------------------------------------
@@ -122,7 +123,8 @@ CASES = [
                     param.grad.zero_()
         """}, messages={"sgd": "replaced the parameter tensors", "training": "graded with a working `sgd`"}),
     req("sgd.no_grad", replace={"sgd": step(context="if True:")},
-        messages={"sgd": "inside `with torch.no_grad():`", "training": "graded with a working `sgd`"}),
+        messages={"sgd": "inside `with torch.no_grad():`, where changing a parameter in place is allowed "
+                         "(and 2 checks that depend on it)", "training": "graded with a working `sgd`"}),
     req("sgd.zero_grad", replace={"sgd": NEVER_ZEROES},
         messages={"sgd": "zero", "training": "graded with a working `sgd`"}),
     # -- other realistic submissions ------------------------------------------------------
@@ -142,6 +144,14 @@ CASES = [
                                         "sgd": NEVER_ZEROES},
          scores={"data_iter": 1.5, "linreg": 0, "squared_loss": 0, "sgd": 2, "training": 0},
          messages={"training": "not graded"}),
+    # -- issue 21: each hint points at the fix, once
+    Case("sgd_zeroes_first_linreg_detaches", replace={
+        "sgd": step(update="param.grad.zero_()", zero="param -= lr * param.grad / batch_size"),
+        "linreg": model("X @ w.detach() + b")},
+         scores={"sgd": 2, "linreg": 1.5},
+         messages={"sgd": "the gradient was zeroed before the step used it",
+                   "linreg": "`.detach()` returns a copy of w cut off from the graph",
+                   "training": "graded with a working"}),
     Case("warns_on_stderr", replace={"linreg": """
         import warnings
         def linreg(X, w, b):
@@ -170,6 +180,16 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_corpus_case(results, case):
     assert_case(CHAPTER, results[case.name], case)
+
+
+def test_feedback_notes_every_stand_in(results):
+    """Issue 21: the feedback page gives the stand-in note under an exercise graded with one
+    even when it passed (as grades.csv and results.json do)."""
+    from autograder.formats.feedback import feedback_html
+    sub = results["req_sgd.divide_by_batch_size"]
+    training = {e.exercise: e for e in sub.exercises}["training"]
+    assert training.status == "passed" and "graded with a working `sgd`" in training.note
+    assert "Note: graded with a working `sgd`" in feedback_html(sub).split("id='training'")[1]
 
 
 def test_every_requirement_has_its_case():
@@ -264,15 +284,23 @@ WRONG = {
                        synthetic(y="X @ w.reshape(-1, 1)")],
     "data_iter": [iterator(starts="range(0, num_examples - batch_size + 1, batch_size)"),
                   iterator(order="torch.arange(num_examples)"), iterator(order="torch.randperm(num_examples)")],
-    "linreg": [model("X @ w.reshape(-1) + b"), model("X @ w")],
-    "squared_loss": [HALF_MISSING, loss("(y_hat - y) ** 2 / 2")],
+    "linreg": [model("X @ w.reshape(-1) + b"), model("X @ w"),
+               (model("X @ w.detach() + b"), "`.detach()` returns a copy of w cut off from the graph", "NoneType")],
+    "squared_loss": [HALF_MISSING, loss("(y_hat - y) ** 2 / 2"),
+                     (loss("((y_hat - y.reshape(y_hat.shape)) ** 2 / 2).mean()"),
+                      "that is their mean: return one loss per example", "")],
     "sgd": [NEVER_ZEROES, step(update="param -= lr * param.grad"),
-            step(update="param = param - lr * param.grad / batch_size"), step(context="if True:")],
+            step(update="param = param - lr * param.grad / batch_size"),
+            (step(context="if True:"), "(and 5 checks that depend on it)", "must zero the gradients"),
+            (step(update="param.grad.zero_()", zero="param -= lr * param.grad / batch_size"),
+             "the gradient was zeroed before the step used it", "update it in place")],
 }
 
 
 def test_selfchecks_judge_one_exercise(tmp_path):
-    wrong = {k: [textwrap.dedent(s).strip("\n") for s in v] for k, v in WRONG.items()}
+    def clean(s):
+        return (clean(s[0]), *s[1:]) if isinstance(s, tuple) else textwrap.dedent(s).strip("\n")
+    wrong = {k: [clean(s) for s in v] for k, v in WRONG.items()}
     assert_selfchecks_judge_one_exercise(CHAPTER, wrong, tmp_path)
 
 

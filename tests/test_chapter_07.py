@@ -165,6 +165,12 @@ def results(tmp_path_factory):
     return grade_corpus(CHAPTER, CASES, tmp_path_factory.mktemp("ch07"))
 
 
+def test_a_hint_about_softmax_only_where_the_code_calls_it(results):
+    """Issue 21: the stable check's "it calls your softmax" only for code that calls softmax."""
+    message = {e.exercise: e.message for e in results["req_softmax_ce_grad.stable"].exercises}["softmax_ce_grad"]
+    assert "subtract each row's max" in message and "softmax" not in message.split("subtract")[1], message
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_corpus_case(results, case):
     assert_case(CHAPTER, results[case.name], case)

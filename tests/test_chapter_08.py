@@ -8,7 +8,7 @@ import pytest
 
 from autograder import notebooks, paths
 from tests.book_text import stored_text
-from tests.corpus import (SOLUTION, STUB, assert_case, assert_requirements_covered,
+from tests.corpus import (SOLUTION, STUB, Case, assert_case, assert_requirements_covered,
                           doing_nothing_cases, grade_corpus, requirement_case)
 from tests.kernel import assert_selfchecks_judge_one_exercise
 
@@ -53,6 +53,26 @@ BATCHES_IGNORE_GENERATOR = batches("""
     for i in range(0, len(X), batch_size):
         yield X[indices[i:i + batch_size]], y[indices[i:i + batch_size]]
     """)
+BATCHES_AS_DATALOADER = batches("""
+    dataset = data.TensorDataset(X, y)
+    return data.DataLoader(dataset, batch_size, shuffle=shuffle, generator=generator)
+    """)
+BATCHES_AS_D2L_LOADER = batches("""
+    # d2l's load_array
+    dataset = data.TensorDataset(*(X, y))
+    return data.DataLoader(dataset, batch_size, shuffle=shuffle)
+    """)
+BATCHES_AS_LIST = batches("""
+    n = len(X)
+    indices = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    return [(X[indices[i:i + batch_size]], y[indices[i:i + batch_size]]) for i in range(0, n, batch_size)]
+    """)
+BATCHES_ARGSORT = batches("""
+    n = len(X)
+    indices = torch.argsort(torch.rand(n, generator=generator)) if shuffle else torch.arange(n)
+    for i in range(0, n, batch_size):
+        yield X[indices[i:i + batch_size]], y[indices[i:i + batch_size]]
+    """)
 CORRECT_BATCHES = """
     n = len(X)
     indices = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
@@ -88,6 +108,8 @@ REQUIREMENT_CASES = [
         def class_counts(y, num_classes=10):
             return torch.bincount(y, minlength=num_classes).to('meta')
         """),
+    req("batches.generator_function", BATCHES_AS_LIST, messages={"tensor_batches": "returned a list; the exercise asks for a generator"}),
+    req("batches.randperm", BATCHES_ARGSORT, messages={"tensor_batches": "is not torch.randperm(100, generator=g)'s"}),
     req("batches.pairs", batches("""
         n = len(X)
         indices = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
@@ -121,7 +143,14 @@ REQUIREMENT_CASES = [
         messages={"tensor_batches": "uint8"}),
 ]
 
-CASES = [SOLUTION, STUB, *doing_nothing_cases(CHAPTER), *REQUIREMENT_CASES]
+THIRD_PARTY_CASES = [  # issue 21: a DataLoader is not the generator the prompt asks for, nor randperm's order
+    Case("batches_as_dataloader", replace={"tensor_batches": BATCHES_AS_DATALOADER}, scores={"tensor_batches": 1},
+         messages={"tensor_batches": "returned a DataLoader; the exercise asks for a generator"}),
+    Case("batches_as_d2l_loader", replace={"tensor_batches": BATCHES_AS_D2L_LOADER}, scores={"tensor_batches": 1},
+         messages={"tensor_batches": "returned a DataLoader"}),
+]
+
+CASES = [SOLUTION, STUB, *doing_nothing_cases(CHAPTER), *REQUIREMENT_CASES, *THIRD_PARTY_CASES]
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +170,8 @@ def test_every_requirement_has_its_case():
 def test_each_selfcheck_judges_its_own_exercise(tmp_path):
     wrong = {"get_fashion_mnist_labels": [LABELS_ONLY_FOR_TENSORS],
              "class_counts": [COUNTS_WITH_UNIQUE],
-             "tensor_batches": [BATCHES_DROP_LAST, BATCHES_IGNORE_GENERATOR]}
+             "tensor_batches": [BATCHES_DROP_LAST, BATCHES_IGNORE_GENERATOR, BATCHES_AS_DATALOADER,
+                                BATCHES_AS_D2L_LOADER, BATCHES_ARGSORT]}
     assert_selfchecks_judge_one_exercise(
         CHAPTER, {ex: [textwrap.dedent(src).strip() for src in srcs] for ex, srcs in wrong.items()}, tmp_path)
 

@@ -15,7 +15,7 @@ import pytest
 from autograder.checks import ch09_softmax_regression_training as checks
 from tests import prose
 from tests.book_text import stored_text
-from tests.corpus import (SOLUTION, STUB, assert_case, assert_requirements_covered, check_verdicts,
+from tests.corpus import (SOLUTION, STUB, Case, assert_case, assert_requirements_covered, check_verdicts,
                           doing_nothing_cases, grade_corpus, requirement_case)
 from tests.kernel import assert_selfchecks_judge_one_exercise, solution_sources
 
@@ -179,12 +179,98 @@ REQUIREMENT_CASES = [
                      messages={"predict": "torch.no_grad()"}),
 ]
 
-CASES = [SOLUTION, STUB, *doing_nothing_cases(CHAPTER), *REQUIREMENT_CASES]
+# Issue 21: third-party code graded as the prompt says, and beginners' slips told what to fix, once.
+EVALUATE_READS_CODE = """
+    def evaluate_accuracy(net, data_iter):
+        # a helper from another course: a plain function must take exactly one argument
+        if isinstance(net, torch.nn.Module):
+            net.eval()
+        elif net.__code__.co_argcount != 1:
+            raise TypeError("net must take one argument")
+        correct = total = 0
+        with torch.no_grad():
+            for X, y in data_iter:
+                correct += accuracy(net(X), y)
+                total += y.numel()
+        return correct / total
+    """
+ISSUE_21_CASES = [
+    Case("evaluate_reads_code_accuracy_always_argmaxes", replace={
+        "evaluate_accuracy": EVALUATE_READS_CODE,
+        "accuracy": "def accuracy(y_hat, y):\n    return float((y_hat.argmax(1) == y).sum())\n"},
+         scores={"accuracy": 1.5},
+         messages={"accuracy": "take argmax(1) only when y_hat has two dimensions"}),
+    Case("beginner_slips", replace={
+        "accuracy": """
+            def accuracy(y_hat, y):
+                if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+                    y_hat = y_hat.argmax(1)
+                return float((y_hat.type(y.dtype) == y).float().mean())
+            """,
+        "predict": """
+            def predict(net, X):
+                with torch.no_grad():
+                    return net(X).argmax(1, keepdim=True).squeeze()
+            """,
+        "train_epoch": """
+            def train_epoch(net, train_iter, loss, updater):
+                if isinstance(net, torch.nn.Module):
+                    net.train()
+                metric = Accumulator(3)
+                for X, y in train_iter:
+                    y_hat = net(X)
+                    l = loss(y_hat, y)
+                    if isinstance(updater, torch.optim.Optimizer):
+                        updater.zero_grad()
+                        l.mean().backward()
+                        updater.step()
+                    else:
+                        l.sum().backward()
+                        updater(X.shape[0])
+                    metric.add(float(l.sum()), accuracy(y_hat.detach(), y), y.numel())
+                return metric[0] / metric[2], metric[1] / metric[2]
+            """},
+         scores={"accuracy": 0, "predict": 1},
+         messages={"accuracy": "the fraction; return the number of correct predictions, 6 (evaluate_accuracy "
+                               "divides by the total) (and 2 checks that depend on it)",
+                   "predict": "squeeze() with no dim drops every dimension of size 1",
+                   "training": "graded with a working `accuracy`"}),
+    Case("evaluate_calls_eval_on_a_function", replace={"evaluate_accuracy": """
+        def evaluate_accuracy(net, data_iter):
+            net.eval()
+            metric = Accumulator(2)
+            with torch.no_grad():
+                for X, y in data_iter:
+                    metric.add(accuracy(net(X), y), y.numel())
+            return metric[0] / metric[1]
+        """}, scores={"evaluate_accuracy": 2.5},
+         messages={"evaluate_accuracy": "call net.eval() only when isinstance(net, torch.nn.Module)",
+                   "training": "graded with a working `evaluate_accuracy`"}),
+]
+
+CASES = [SOLUTION, STUB, *doing_nothing_cases(CHAPTER), *REQUIREMENT_CASES, *ISSUE_21_CASES]
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     return grade_corpus(CHAPTER, CASES, tmp_path_factory.mktemp("ch09"))
+
+
+def test_library_warnings_are_told_apart_and_explained(results):
+    """Issue 21: float(l.sum()) sets off PyTorch's warning; the output marks it as a warning
+    (not a print of the student's) and says in one line what it means."""
+    out = results["beginner_slips"].student_output
+    assert "[a warning, not a print" in out and "Converting a tensor with requires_grad=True" in out, out
+    assert "l.sum().item()" in out, out
+
+
+def test_the_notebook_explains_the_warning_too(tmp_path):
+    """Issue 21: in a student's kernel (the course's self-checks imported) the same warning
+    is followed by one line saying what it means."""
+    from tests.kernel import run
+    ran = run([("setup", "from course.selfcheck import SelfCheck\nimport torch"),
+               ("slip", "x = torch.ones(3, requires_grad=True)\nfloat((2 * x).sum())")], tmp_path)
+    assert "what this warning means: float() or int() of a tensor" in ran[1].text, ran[1]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -466,19 +552,26 @@ def test_a_failed_trajectory_says_what_differed():
 
 
 # -- self-checks ----------------------------------------------------------------------------------
-WRONG = {
-    "accuracy": [ACCURACY_FRACTION, ACCURACY_SCORES_WITH_LABELS],
-    "evaluate_accuracy": [EVALUATE_MEAN_OF_BATCHES, EVALUATE_WITHOUT["no_grad"], EVALUATE_WITHOUT["eval"]],
+WRONG = {  # a source, or (source, what its self-check must say, what it must not say): issue 21
+    "accuracy": [(ACCURACY_FRACTION, "that is the fraction 2/3", "compared with y as it is"),
+                 ACCURACY_SCORES_WITH_LABELS,
+                 (accuracy("return float((y_hat.argmax(1) == y).sum())"),
+                  "take argmax(1) only when y_hat has two dimensions", "")],
+    "evaluate_accuracy": [EVALUATE_MEAN_OF_BATCHES, EVALUATE_WITHOUT["no_grad"], EVALUATE_WITHOUT["eval"],
+                          (EVALUATE_WITHOUT["eval"].replace("metric = ", "net.eval()\n    metric = "),
+                           "call net.eval() only when isinstance(net, torch.nn.Module)", "")],
     "train_epoch": [EPOCH_MEAN_WITH_CUSTOM, EPOCH_NEVER_ZEROES, epoch(mode="pass"),
                     epoch(returns="metric[0] / len(train_iter), metric[1] / metric[2]")],
     "predict": [predict("with torch.no_grad():\n    return net(X).argmax(1).squeeze()"),
+                (predict("with torch.no_grad():\n    return net(X).argmax(1, keepdim=True).squeeze()"),
+                 "squeeze() with no dim drops every dimension of size 1", "reshape(-1, 1)"),
                 predict("return net(X).argmax(1)")],
 }
 
 
 def test_selfchecks_judge_one_exercise(tmp_path):
-    assert_selfchecks_judge_one_exercise(CHAPTER, {k: [s.strip("\n") for s in v] for k, v in WRONG.items()},
-                                         tmp_path)
+    strip = lambda s: (s[0].strip("\n"), *s[1:]) if isinstance(s, tuple) else s.strip("\n")  # noqa: E731
+    assert_selfchecks_judge_one_exercise(CHAPTER, {k: [strip(s) for s in v] for k, v in WRONG.items()}, tmp_path)
 
 
 # -- text and figures -----------------------------------------------------------------------------

@@ -1,8 +1,6 @@
 """Checks for chapter 01, tensors, shapes and broadcasting."""
 from __future__ import annotations
 
-import re
-
 import torch
 
 from autograder.checks.common import call, randn
@@ -10,6 +8,7 @@ from autograder.compare import describe, expect_tensor, preview
 from autograder.policy import forbid_attributes, forbid_loops, forbid_modules
 from autograder.spec import Check, CheckFailed, Exercise, Requirement
 from autograder.untrusted.wire import WireTensor
+from course.selfcheck import named_dimensions
 
 CHAPTER = "01_tensors_broadcasting"
 
@@ -133,13 +132,6 @@ def _dimension_names(a, b) -> set[str]:
     return {str(v) for v in [-k, k, k - 1] + lefts + [i + 1 for i in lefts]}
 
 
-# A number that a word says is a dimension: "dimension -2", "axis 0", "dim=1", "2nd dimension".
-_DIMENSION = re.compile(r"(?:dim\w*|axis|axes)\W{0,3}?(-?\d+)|(-?\d+)(?:st|nd|rd|th)?\W{0,3}(?:dim|axis)", re.I)
-
-
-def _named_dimensions(message: str) -> set[str]:
-    """The numbers ``message`` names as dimensions."""
-    return {a or b for a, b in _DIMENSION.findall(message)}
 
 
 def _cmp_bshape_message(got, want, inputs, tol):
@@ -152,10 +144,10 @@ def _cmp_bshape_message(got, want, inputs, tol):
         if str(m) not in message or str(n) not in message:
             raise CheckFailed(f"{what} raised ValueError({message!r}); the message should name the "
                               f"dimension that clashes and its sizes {m} and {n}")
-        if not _named_dimensions(message) & _dimension_names(a, b):
+        if not named_dimensions(message) & _dimension_names(a, b):
             raise CheckFailed(f"{what} raised ValueError({message!r}), which names the sizes {m} "
                               f"and {n} but not the dimension where they clash: say which, e.g. "
-                              f"\"dimension {dim}\" (counting from the right)")
+                              f"\"dimension {dim}\" (counting from the right) or \"at {dim}\"")
 
 
 def _no_torch_broadcast(tree):

@@ -43,7 +43,7 @@ import inspect
 
 import torch
 
-from autograder.checks.common import call, randn, take
+from autograder.checks.common import call, randn, student_calls, take
 from autograder.compare import describe, expect_tensor, expect_values, preview
 from autograder.spec import Check, CheckFailed, Exercise, Requirement
 from autograder.tolerances import Tolerance
@@ -259,8 +259,11 @@ def _linreg_grad(ns, inputs, ctx):
 def _cmp_linreg_grad(got, want, inputs, tol):
     for key in ("w_grad", "b_grad"):
         if not isinstance(got[key], WireTensor):
-            raise CheckFailed(f"linreg: no gradient reached {key[0]}; build the output from X, w "
-                              "and b with tensor operations so autograd can follow it")
+            cut = (f": `.detach()` returns a copy of {key[0]} cut off from the graph, so backward() "
+                   f"never reaches {key[0]}; use {key[0]} itself") \
+                if student_calls("linreg", "detach", method=True) else \
+                "; build the output from X, w and b with tensor operations so autograd can follow it"
+            raise CheckFailed(f"linreg: no gradient reached {key[0]}{cut}")
         expect_tensor(got[key], want[key], f"the gradient of linreg's output with respect to {key[0]}", tol)
 
 
@@ -285,7 +288,8 @@ def _loss_hint(got, want) -> str:
     g, w = got.values.double(), want.values.double()
     if g.numel() == 1 < w.numel() and any(torch.allclose(g.reshape(()), k * r) for k in (1, 2)
                                           for r in (w.sum(), w.mean())):
-        return " — it is reduced to one number: return the loss of each example (elementwise)"
+        return (" — it is reduced to one number: return one loss per example (elementwise), "
+                "which the training loop sums")
     if g.shape == w.shape and torch.allclose(g, 2 * w):
         return " — it is twice the expected value: the squared loss has a ½, ℓ = ½ (ŷ - y)²"
     return ""
@@ -342,6 +346,11 @@ def _cmp_sgd_update(got, want, inputs, tol):
     for key in ("w", "b"):
         if isinstance(got[key], WireTensor) and isinstance(want[key], WireTensor):
             base = inputs[key].reshape(want[key].shape)
+            zeroed = all(isinstance(g, WireTensor) and not g.values.abs().max().item() for g in got["grads"])
+            if got["same_objects"] and zeroed and torch.equal(got[key].values.cpu(), base):
+                raise CheckFailed(f"{what} left {key} unchanged, and its gradient is zero after the call: "
+                                  "the gradient was zeroed before the step used it — step first "
+                                  "(`param -= ...`), then `param.grad.zero_()`")
             if torch.allclose(got[key].values.cpu(), base - inputs["lr"] * inputs[key + "_grad"].reshape(base.shape), rtol=1e-5, atol=1e-6):
                 raise CheckFailed(f"{what} updated {key} by lr * grad; divide the gradient by "
                                   "batch_size too (the loss was summed over the batch)")

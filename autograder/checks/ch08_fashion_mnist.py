@@ -6,6 +6,8 @@ exercise here calls another, so no stand-ins are needed.
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from autograder.checks.common import call, take
@@ -94,12 +96,14 @@ def _indexed(n, device):
 
 
 def _batch_epochs(ns, inputs, ctx):
-    out = []
+    out, kinds = [], []
     for n, batch_size in inputs["cases"]:
         X, y = _indexed(n, ctx.device)
         g = torch.Generator().manual_seed(ctx.seed)
-        out.append(take(call(ctx, ns, "tensor_batches", X, y, batch_size, True, g)))
-    return {"results": out}
+        result = call(ctx, ns, "tensor_batches", X, y, batch_size, True, g)
+        kinds.append("generator" if inspect.isgenerator(result) else type(result).__name__)
+        out.append(take(result))
+    return {"results": out, "kinds": kinds}
 
 
 def _batch_in_order(ns, inputs, ctx):
@@ -158,6 +162,10 @@ def _cmp_batch_epochs(got, want, inputs, tol):
         if not torch.equal(labels, 7 * rows):
             raise CheckFailed(f"{what}: X and y were not indexed with the same indices, so examples "
                               "and labels no longer match")
+    kind = got["kinds"][0]
+    if kind != "generator":
+        raise CheckFailed(f"tensor_batches(...) returned a {kind}; the exercise asks for a generator: "
+                          "`yield` each (X_batch, y_batch) in a loop over the permuted indices")
 
 
 def _cmp_batch_in_order(got, want, inputs, tol):
@@ -190,6 +198,12 @@ def _cmp_batch_shuffle(got, want, inputs, tol):
                           "order with generator=generator")
     if torch.equal(a, c):
         raise CheckFailed(f"{what}: generators with different seeds gave the same order")
+    expected = want["a"].values.long()
+    if not torch.equal(a, expected):
+        raise CheckFailed(f"{what}: the order {a.tolist()[:6]}… is not torch.randperm(100, generator=g)'s, "
+                          f"{expected.tolist()[:6]}…; draw the permutation with one call of "
+                          "torch.randperm(n, generator=generator), before anything else takes numbers "
+                          "from that generator")
     none = got["none"]
     if not isinstance(none, WireTensor) or sorted(none.values.long().tolist()) != list(range(100)):
         raise CheckFailed("tensor_batches(X, y, 10, generator=None) did not give every example once; "
@@ -243,6 +257,8 @@ REQUIREMENTS = [
     Requirement("counts.absent", "class_counts", "including zeros for classes that do not occur",
                 ("absent_classes",), "classes that never occur count 0"),
     Requirement("counts.device", "class_counts", "The result must be on y's device", _COUNTS),
+    Requirement("batches.generator_function", "tensor_batches", "Write a generator", ("epoch",),
+                "inspect.isgenerator"),
     Requirement("batches.pairs", "tensor_batches", "a generator that yields (X_batch, y_batch) pairs",
                 ("epoch", "in_order", "shuffle"), "the batches unpack as (X_batch, y_batch)"),
     Requirement("batches.once", "tensor_batches", "covering every example exactly once per epoch",
@@ -251,6 +267,8 @@ REQUIREMENTS = [
                 "batch_size does not divide n", ("epoch", "in_order"), "23 examples in batches of 5"),
     Requirement("batches.generator", "tensor_batches", "with shuffle=True the order is a random permutation drawn "
                 "with torch.randperm(n, generator=generator)", ("shuffle",), "generators seeded alike agree"),
+    Requirement("batches.randperm", "tensor_batches", "the order is the permutation torch.randperm(n, "
+                "generator=generator) draws", ("shuffle",), "the order is randperm's with the same seed"),
     Requirement("batches.shuffle_default", "tensor_batches", "shuffle=True is the default (the signature)",
                 ("shuffle",), "the default order is shuffled"),
     Requirement("batches.in_order", "tensor_batches", "with shuffle=False the batches are consecutive slices in "

@@ -1,11 +1,17 @@
 """Pieces that check modules share: calling student functions and describing calls."""
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, Callable, Iterable
 
 import torch
 
 from autograder.spec import Context
+from course.selfcheck import calls
+
+# The student's program while a check compares (set by grader.py): hints that rest on the code
+# read it here, and are left out where it is not known.
+PROGRAM: ContextVar = ContextVar("program", default=None)
 
 MAX_BATCHES = 100_000  # a data iterator that yields more than this is treated as endless
 
@@ -30,12 +36,23 @@ def shape_of(x: Any) -> str:
 
 
 def _kind_of(x: Any) -> str:
+    """What ``x`` is, in the student's words: the grader's own objects (a recording model,
+    the training data) are described, never named — their classes are nowhere in the notebook."""
     name = type(x).__name__.lstrip("_")
+    ours = type(x).__module__.split(".")[0] in ("autograder", "course", "tests")
     if isinstance(x, torch.nn.Module):
-        return f"nn.{name}" if type(x).__module__.startswith("torch.nn") else f"a model ({name})"
+        if type(x).__module__.startswith("torch.nn"):
+            return f"nn.{name}"
+        return "an nn.Module" if ours else f"a model ({name})"
     if isinstance(x, torch.optim.Optimizer):
+        if ours:  # named by the torch class it extends
+            name = next(c.__name__ for c in type(x).__mro__ if c.__module__.startswith("torch"))
         return f"an optimizer ({name})"
-    return "a function" if callable(x) and hasattr(x, "__code__") else name
+    if callable(x) and hasattr(x, "__code__"):
+        return "a function"
+    if ours:
+        return "batches" if hasattr(x, "__iter__") else ("a callable" if callable(x) else "an object")
+    return name
 
 
 def call(ctx: Context, ns: dict, name: str, *args, **kwargs) -> Any:
@@ -71,3 +88,11 @@ def probe_each(cases_key: str, fn: Callable[[dict, dict, Context], Any]):
     def probe(ns: dict, inputs: dict, ctx: Context) -> dict:
         return {"results": [fn(ns, case, ctx) for case in inputs[cases_key]]}
     return probe
+
+
+def student_calls(function: str, name: str, **kwargs) -> bool:
+    """Whether the student's cell ``function`` calls ``name`` (``course.selfcheck.calls``'s
+    arguments): established from its syntax tree; False when the code is not known."""
+    program = PROGRAM.get()
+    src = program.source_of(function) if program is not None else None
+    return bool(src) and calls(src, name, **kwargs)

@@ -78,6 +78,8 @@ def _exercise_section(ex) -> list[str]:
     failed = [c for c in ex.checks if c.status != "passed"]
     parts = [f"<h2 id='{_e(ex.exercise)}'>{_e(ex.exercise)}: {_num(ex.score)} / "
              f"{_num(ex.max_score)}</h2>"]
+    if ex.note:  # a stand-in: said whether the exercise passed or not (it passed with help)
+        parts.append(f"<p class='note'>Note: {_e(ex.note)}.</p>")
     if failed:
         parts.append(f"<p>Not passed ({len(failed)} of {len(ex.checks)} checks):</p><ul>")
         for group in _grouped(failed):

@@ -105,10 +105,27 @@ def _isolate_stdio(job_dir: Path) -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     sys.stdout = sys.stderr = _Tail(job_dir / "student_output.txt")
+    import warnings
+    warnings.showwarning = _show_warning
     os.environ["PYTHONBREAKPOINT"] = "0"
     sys.breakpointhook = lambda *args, **kwargs: None
     import pdb
     pdb.set_trace = lambda *args, **kwargs: None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning, on a line of its own marked as one, with what it means where known: the
+    feedback's "What your code printed" keeps it apart from the student's own prints."""
+    try:
+        text = (str(message).strip().splitlines() or [""])[0][:300]
+        kind = category.__name__
+    except Exception:  # noqa: BLE001  a warning whose __str__ raises
+        text, kind = "", "Warning"
+    from course.selfcheck import warning_meaning
+    meaning = warning_meaning(text)
+    where = f" ({os.path.basename(str(filename)).strip('<>')}, line {lineno})" if filename else ""
+    sys.stdout.write(f"[a warning, not a print{where}: {kind}: {text}"
+                     + (f" — {meaning}" if meaning else "") + "]\n")
 
 
 def _run_cell(src: str, label: str, ns: dict) -> str | None:

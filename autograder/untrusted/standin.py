@@ -18,8 +18,9 @@ What crosses (both ways, one message per call each way in the lean format of
   drew from it) after — so a stand-in draws exactly the random numbers the reference would
   (``data_iter``);
 * numbers, strings, ``None``, dtypes, devices, lists, tuples and dicts of these;
-* the probe's own objects (a model, a loss, an updater, a batch iterator), which describe
-  themselves with ``standin_state()`` and are rebuilt by the checks module's
+* the probe's own objects (a model, a loss, an updater, a batch iterator; objects, or plain
+  functions with a ``standin_state`` attribute), which describe themselves with
+  ``standin_state()`` and are rebuilt by the checks module's
   ``STANDIN_TYPES`` on the trusted side;
 * results that are iterators (materialised as lists) and ``DataLoader``s over a
   ``TensorDataset`` (rebuilt here, so that iterating draws from this process's random state).
@@ -91,7 +92,8 @@ def encode(obj: Any, slots: Slots, depth: int = 0) -> Any:
         return {"__seq__": type(obj).__name__, "items": [encode(v, slots, depth + 1) for v in obj]}
     if type(obj) is dict and all(type(k) is str for k in obj):
         return {"__map__": {k: encode(v, slots, depth + 1) for k, v in obj.items()}}
-    if hasattr(type(obj), "standin_state"):
+    if hasattr(type(obj), "standin_state") or (isinstance(obj, types.FunctionType)
+                                               and "standin_state" in obj.__dict__):
         kind, state = obj.standin_state()
         return {"__obj__": kind, "state": encode(state, slots, depth + 1)}
     loader = _loader_state(obj)
