@@ -84,15 +84,18 @@ class Browser:
                                                 args=["--no-sandbox", "--disable-gpu"])
         self.left: list[str] = []
 
-    def page(self, viewport=DESKTOP):
-        """A new page with the given viewport; requests off the loopback are refused."""
+    def page(self, viewport=DESKTOP, block: str | None = None):
+        """A new page with the given viewport; requests off the loopback are refused, and
+        so are those whose URL contains ``block`` (e.g. "/mathjax/" where a test needs none)."""
         page = self.browser.new_page(viewport=viewport)
-        page.route("**/*", self._only_loopback)
+        page.route("**/*", functools.partial(self._only_loopback, block=block))
         return page
 
-    def _only_loopback(self, route) -> None:
+    def _only_loopback(self, route, block: str | None = None) -> None:
         url = route.request.url
-        if re.match(r"(https?|wss?)://127\.0\.0\.1[:/]", url) or url.startswith(("data:", "blob:", "about:")):
+        if block and block in url:
+            route.abort()
+        elif re.match(r"(https?|wss?)://127\.0\.0\.1[:/]", url) or url.startswith(("data:", "blob:", "about:")):
             route.continue_()
         else:
             self.left.append(url)
@@ -102,7 +105,7 @@ class Browser:
         """axe-core's WCAG 2.0/2.1 A and AA violations on ``page``, one line per rule."""
         page.add_script_tag(content=self.axe_js)
         found = page.evaluate("""async tags => (await axe.run(document, {runOnly: {type: 'tag', values: tags},
-                                                                         resultTypes: ['violations']}))
+                resultTypes: ['violations'], preload: false, performanceTimer: false}))
             .violations.map(v => `${v.id} (${v.impact}, ${v.nodes.length}x): ${v.help} — `
                                  + v.nodes.slice(0, 2).map(n => n.target.join(' ')).join('; '))""", WCAG_TAGS)
         return found

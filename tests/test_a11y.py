@@ -82,12 +82,22 @@ def test_the_colour_check_catches_tab10_green_and_red():
 
 
 LONG_LINE = "loss at step 10000: " + "0.123456789 " * 40  # one printed line far wider than a phone
-LINREG = Exercise("linreg", (Check("values", 2, "values"), Check("no_lstsq", 1, "no lstsq", kind="policy")))
+LINREG = Exercise("linreg", (Check("values", 2, "values"), Check("training", 2, "training", kind="training"),
+                             Check("no_lstsq", 1, "no lstsq", kind="policy")))
+CURVE = {"curve": {"student": [2.0 / (1 + t) + 0.5 for t in range(30)],
+                   "reference": [2.0 / (1 + t) ** 2 for t in range(30)], "ylabel": "loss"}}
 
 
 def _submission(student: str, passed: bool) -> SubmissionResult:
+    """A graded submission: one that passed everything, or one whose page shows a failed
+    value check, a failed training check with its curve, a traceback and a long printed line."""
+    trace = "\n  cell linreg, line 3: " + "y_hat = torch.matmul(X, w) + b  # " + "x" * 200
     checks = [CheckResult("linreg", "values", "value", 2.0 * passed, 2.0, "passed" if passed else "failed",
-                          "values" if passed else "linreg(X (6, 2), w (2, 1)) returned shape (6,); expected (6, 1)"),
+                          "values" if passed else "linreg(X (6, 2), w (2, 1)) returned shape (6,); expected (6, 1)"
+                          + trace),
+              CheckResult("linreg", "training", "training", 2.0 * passed, 2.0, "passed" if passed else "failed",
+                          "training" if passed else "the loss after 30 steps is 0.56; expected below 0.01",
+                          {} if passed else CURVE),
               CheckResult("linreg", "no_lstsq", "policy", 1.0, 1.0, "passed", "no lstsq")]
     return SubmissionResult(student, "05_linear_regression_scratch",
                             (ExerciseResult.from_checks(LINREG, checks),), None, student_output=LONG_LINE)
@@ -105,6 +115,7 @@ def test_grader_pages_pass_axe_and_fit_a_phone(tmp_path):
                 page.goto(base + name)
                 assert page.evaluate("document.documentElement.lang") == "en", name
                 assert browser.axe(page) == [], name
+                assert name != "feedback.html" or page.locator("svg").count() == 1  # the curve is there
                 page.close()
                 phone = browser.page(a11y.PHONE)
                 phone.goto(base + name)
