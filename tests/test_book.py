@@ -94,6 +94,9 @@ WIDE_HEADINGS = """[...document.querySelectorAll('article h1, article h2, articl
     .filter(h => h.scrollWidth > h.clientWidth + 1 || h.getBoundingClientRect().right > innerWidth + 1)
     .map(h => h.textContent.trim())"""
 
+HEADING_LEVELS = """[...document.querySelectorAll('h1, h2, h3, h4, h5, h6')]
+    .filter(h => h.checkVisibility()).map(h => +h.tagName[1])"""  # the print-only copies are hidden
+
 
 def book_pages(html) -> list[str]:
     """Every HTML page of the book, relative to _build/html; a page that only redirects
@@ -110,7 +113,7 @@ def audit(html):
     every page (axe-core, the figures, and on chapter 07 a walk with Tab), then at 390 px each
     chapter (headings, image grids; without MathJax, which they do not need)."""
     from tests import a11y
-    found = {"axe": {}, "figures": [], "wide": [], "tabs": [], "math": None}
+    found = {"axe": {}, "levels": {}, "figures": [], "wide": [], "tabs": [], "math": None}
     browser = a11y.Browser()
     try:
         with a11y.serve(ROOT / "_build" / "html") as base:
@@ -119,6 +122,7 @@ def audit(html):
                 page.goto(base + name)
                 page.evaluate(MATHJAX_DONE)
                 found["axe"][name] = browser.axe(page)
+                found["levels"][name] = page.evaluate(HEADING_LEVELS)
                 if name.startswith("chapters/"):
                     found["figures"] += [dict(img, page=name, viewport="1280 px") for img in page.evaluate(FIGURES)]
                 if name == FOCUS_PAGE:
@@ -156,6 +160,14 @@ def test_every_page_passes_axe(html, audit):
     failed = [f"{name}: {v}" for name, vs in audit["axe"].items() for v in vs]
     assert not failed, "\n".join(failed)
     assert audit["left"] == [], f"requests left 127.0.0.1: {audit['left'][:3]}"
+
+
+def test_one_h1_and_no_skipped_heading_levels(audit):
+    """What held before issue 20 and must keep holding, on every page."""
+    for name, levels in audit["levels"].items():
+        assert levels.count(1) == 1 and levels[0] == 1, f"{name}: headings {levels}"
+        skipped = [(a, b) for a, b in zip(levels, levels[1:]) if b > a + 1]
+        assert not skipped, f"{name}: a heading level is skipped: {skipped}"
 
 
 def test_focus_is_visible_on_every_control_and_formulas_are_no_tab_stops(audit):
