@@ -76,6 +76,7 @@ def test_instructor_guide_and_intro_are_pages(html):
 
 MATHJAX_DONE = "async () => { if (window.MathJax?.startup?.promise) await MathJax.startup.promise; }"
 FOCUS_PAGE = "chapters/07_softmax_regression/07_softmax_regression.html"  # many formulas
+PHONE_AXE_PAGE = "chapters/08_fashion_mnist/08_fashion_mnist.html"  # image grids
 CONTROLS = ("Toggle primary sidebar", "Launch interactive content", "Download this page",
             "Search", "Color mode")
 # Each stop of the Tab walk: what it is, its name, whether it shows an outline, whether it is a formula.
@@ -111,7 +112,8 @@ def book_pages(html) -> list[str]:
 def audit(html):
     """The book served on 127.0.0.1 and read by one Chromium, each page once: at 1280 px
     every page (axe-core, the figures, and on chapter 07 a walk with Tab), then at 390 px each
-    chapter (headings, image grids; without MathJax, which they do not need)."""
+    chapter (headings, image grids; without MathJax, which they do not need) and axe-core
+    once more on chapter 08, whose image grids scroll sideways there."""
     from tests import a11y
     found = {"axe": {}, "levels": {}, "figures": [], "wide": [], "tabs": [], "math": None}
     browser = a11y.Browser()
@@ -136,6 +138,10 @@ def audit(html):
                 found["wide"] += [f"{chapter}: {h}" for h in phone.evaluate(WIDE_HEADINGS)]
                 found["figures"] += [dict(img, page=name, viewport="390 px") for img in phone.evaluate(FIGURES)
                                      if img["grid"]]
+            phone = browser.page(a11y.PHONE)  # where image grids scroll sideways: axe again
+            phone.goto(base + PHONE_AXE_PAGE)
+            phone.evaluate(MATHJAX_DONE)
+            found["axe"][PHONE_AXE_PAGE + " at 390 px"] = browser.axe(phone)
     finally:
         browser.close()
     found["left"] = browser.left
