@@ -27,6 +27,17 @@ setup() {
     echo "$want" > "$stamp"
   fi
   fashion_mnist
+  a11y_tools
+}
+
+a11y_tools() {
+  # axe-core, pinned by .a11y/package-lock.json, for tests/test_a11y.py (Chromium comes from
+  # Debian above; Playwright from requirements.txt drives it). Without npm the test says so.
+  [ -f .a11y/node_modules/axe-core/axe.min.js ] && return 0
+  if command -v npm >/dev/null; then
+    echo "== installing axe-core into .a11y (npm ci)"
+    npm ci --prefix .a11y --no-audit --no-fund --silent || echo "== axe-core not installed: tests/test_a11y.py will fail"
+  fi
 }
 
 fashion_mnist() {
@@ -35,10 +46,14 @@ fashion_mnist() {
   # download on first use, and the grader runs without namespaces.
   local have_data=0
   { [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || [ -n "${FASHION_MNIST_DIR:-}" ]; } && have_data=1
-  [ "$have_data" = 1 ] && command -v bwrap >/dev/null && command -v node >/dev/null && return 0
+  [ "$have_data" = 1 ] && command -v bwrap >/dev/null && command -v node >/dev/null \
+    && command -v npm >/dev/null && command -v chromium >/dev/null && return 0
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    # nodejs: the tests measure the book's display equations with its MathJax
+    # nodejs: the tests measure the book's display equations with its MathJax;
+    # chromium and npm: tests/test_a11y.py audits the book with axe-core in Chromium
     local extra=(); command -v node >/dev/null || extra=(nodejs)
+    command -v npm >/dev/null || extra+=(npm)
+    command -v chromium >/dev/null || extra+=(chromium)
     echo "== installing Debian's dataset-fashion-mnist, bubblewrap ${extra[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist bubblewrap "${extra[@]}" >/dev/null
   else

@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from cycler import cycler
+
+# Okabe & Ito's colour-vision-safe palette (yellow left out: too faint on white), in the
+# order series take them: "C0" is blue, "C1" vermillion, "C2" bluish green…
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+# One line style per colour, so that series sharing an axes differ without colour too.
+LINESTYLES = ("-", "--", "-.", ":", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 1)), (0, (8, 3)))
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # the same, for scatter plots
 
 
 def use_svg() -> None:
     """Crisp figures in notebooks and in the book; the same figure gives the same SVG bytes
     (a fixed hash salt for matplotlib's element ids), so re-releasing a chapter whose
-    figures did not change leaves them unchanged in git."""
+    figures did not change leaves them unchanged in git. Series take their colours from
+    :data:`PALETTE` and their line styles from :data:`LINESTYLES`, in step."""
     plt.rcParams["svg.hashsalt"] = "linear-nn-course"
+    plt.rcParams["axes.prop_cycle"] = cycler(color=list(PALETTE), linestyle=list(LINESTYLES))
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats("svg")

@@ -8,7 +8,9 @@ For each chapter, in this order (each step needs the one before):
    removed, checksums recorded, into ``chapters/CH/``;
 3. copy the outputs of narrative cells (no nbgrader metadata) from the executed notebook
    into the generated one, so the book and the student see the expected output; solution,
-   self-check and test cells carry none;
+   self-check and test cells carry none. A figure without a description (its cell's
+   ``mystnb.image.alt``, see tools/nbauthor.py) fails the release; the cell metadata,
+   description included, is kept in ``chapters/``;
 4. record the assignment, its notebook and its cells in the course's gradebook (as
    ``nbgrader generate_assignment`` does with a database), so that ``nbgrader autograde``
    and formgrader work on a fresh gradebook — also for a chapter that was up to date, when
@@ -130,6 +132,8 @@ def merge_outputs(generated: nbformat.NotebookNode, executed: nbformat.NotebookN
             continue
         gen.execution_count = None
         gen.outputs = [strip_count(o) for o in ran.outputs] if is_narrative(gen) else []
+        if is_narrative(gen) and "mystnb" in ran.metadata:  # the figure's description
+            gen.metadata["mystnb"] = ran.metadata["mystnb"]
     return generated
 
 
@@ -137,6 +141,33 @@ def strip_count(output):
     if "execution_count" in output:
         output["execution_count"] = None
     return output
+
+
+def figure_cells(nb: nbformat.NotebookNode) -> list:
+    """The code cells whose outputs hold an image (a figure)."""
+    return [cell for cell in nb.cells if cell.cell_type == "code"
+            and any(k.startswith("image/") for o in cell.get("outputs", []) for k in o.get("data", {}))]
+
+
+def figure_description(cell) -> str:
+    """The description (alt text) of the figure a cell draws, or "" (tools/nbauthor.describe)."""
+    image = (cell.metadata.get("mystnb") or {}).get("image") or {}
+    return str(image.get("alt") or "").strip()
+
+
+def check_figure_descriptions(chapter: str, nb: nbformat.NotebookNode) -> None:
+    """Every figure must be described for a reader who cannot see it.
+
+    Raises:
+        ReleaseError: naming each cell whose figure has no description.
+    """
+    bare = [f"cell {nb.cells.index(c)} (id {c.get('id')})" for c in figure_cells(nb)
+            if not figure_description(c)]
+    if bare:
+        raise ReleaseError(
+            f"{chapter}: {len(bare)} figure(s) without a description: {', '.join(bare)}. "
+            "Describe each (what it shows, the point it makes) in the cell's metadata with "
+            "tools/nbauthor.py's describe(cell, alt, caption) (myst-nb's mystnb.image.alt).")
 
 
 def hidden_test_scores(nb: nbformat.NotebookNode) -> dict[str, tuple[float, float]]:
@@ -178,6 +209,7 @@ def release(chapter: str, fast: bool = False) -> Path:
 
 def publish(chapter: str, key: str, executed: nbformat.NotebookNode) -> Path:
     """Generate ``chapters/CH`` and merge ``executed``'s outputs into it, stamped with ``key``."""
+    check_figure_descriptions(chapter, executed)
     out = generate(chapter, ROOT / "chapters")
     merged = merge_outputs(nbformat.read(out, as_version=4), executed)
     merged.metadata["course_release"] = {"key": key}

@@ -14,6 +14,12 @@ Conventions (checked by tests/test_release.py):
   first" instead of running until ``name``'s self-check passes (course/selfcheck.py).
 * ``md(text)`` and ``code(src)`` — narrative cells (no nbgrader metadata; their outputs
   are kept in the release).
+* ``describe(cell, alt, caption=None)`` — a figure cell's description, for a reader who
+  cannot see it: what it shows and the point it makes. Kept in the cell's ``mystnb``
+  metadata, which myst-nb renders as the image's alt text (and ``caption`` as a visible
+  caption under it); the release keeps it in ``chapters/`` and fails for a figure without
+  one. ``describe_figures(path, {cell_id: (alt, caption)})`` applies descriptions to a
+  notebook in place.
 
 Usage: ``write(path, [cells...])`` writes the notebook without outputs.
 """
@@ -95,6 +101,44 @@ def hidden(chapter: str, name: str, points: float, what: str | None = None,
     cell.metadata["nbgrader"] = _nbgrader(f"test_{name}", grade=True, locked=True, points=points)
     cell.metadata["tags"] = ["remove-cell"]
     return cell
+
+
+def describe(cell, alt: str, caption: str | None = None, classes: tuple[str, ...] = ()):
+    """Give the figure ``cell`` draws its description (alt text) and optional caption.
+
+    Args:
+        cell: a code cell whose output is a figure.
+        alt: what the figure shows and the point it makes, for a reader who cannot see it.
+        caption: a visible caption, where the figure makes a claim.
+        classes: CSS classes for the image (``figure-scroll``: an image grid that scrolls
+            sideways on a phone instead of shrinking its text).
+
+    Returns:
+        The cell, its ``metadata.mystnb`` set (myst-nb's cell-level ``image``/``figure``).
+    """
+    image = {"alt": " ".join(_clean(alt).split())}
+    if classes:
+        image["classes"] = " ".join(classes)
+    cell.metadata["mystnb"] = {"image": image}
+    if caption:
+        cell.metadata["mystnb"]["figure"] = {"caption": " ".join(_clean(caption).split())}
+    return cell
+
+
+def describe_figures(path, descriptions: dict) -> None:
+    """Apply ``{cell_id: (alt, caption[, classes])}`` to the notebook at ``path`` in place.
+
+    Raises:
+        KeyError: naming a cell id that is not in the notebook.
+    """
+    nb = nbformat.read(str(path), as_version=4)
+    cells = {cell.get("id"): cell for cell in nb.cells}
+    missing = sorted(set(descriptions) - set(cells))
+    if missing:
+        raise KeyError(f"{path}: no cell with id {', '.join(missing)}")
+    for cell_id, args in descriptions.items():
+        describe(cells[cell_id], *args)
+    nbformat.write(nb, str(path))
 
 
 def write(path, cells, title: str | None = None) -> None:

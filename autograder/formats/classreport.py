@@ -20,7 +20,7 @@ from statistics import mean, median
 
 from autograder import paths
 from autograder.grader import SubmissionResult
-from autograder.formats.common import atomic_write, rich_text, write_csv
+from autograder.formats.common import atomic_write, html_page, rich_text, write_csv
 from autograder.formats.svg import bar_chart
 from autograder.spec import ExerciseResult
 
@@ -113,12 +113,11 @@ def class_report_html(results: list[SubmissionResult], not_graded=(), isolation:
     for chapter in sorted({r.chapter for r in results}):
         parts += _chapter_section(chapter, [r for r in results if r.chapter == chapter])
     parts += _not_graded_section(not_graded)
-    style = ("body{font-family:sans-serif;max-width:64em;margin:2em auto}"
+    style = ("body{max-width:64em}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
              "padding:.2em .5em;text-align:left;vertical-align:top}td.n{text-align:right}"
              ".dist{display:flex;flex-wrap:wrap;gap:.5em}")
-    return (f"<!doctype html><meta charset='utf-8'><title>Class report</title>"
-            f"<style>{style}</style>\n" + "\n".join(parts))
+    return html_page("Class report", style, "\n".join(parts))
 
 
 def write_class_report(out_dir: Path, results: list[SubmissionResult], not_graded=(),

@@ -73,3 +73,21 @@ def one_line(text: str) -> str:
 
 def escape(text: object) -> str:
     return html.escape(str(text))
+
+
+# What every HTML page of the grader shares (issue 20, WCAG 2.1 AA): a language, a viewport
+# that lays the page out at the phone's width, text and tables that wrap within 390 px, and
+# long printed lines that wrap instead of running out of their box.
+PAGE_STYLE = ("body{font-family:sans-serif;margin:2em auto;padding:0 1em;line-height:1.45;"
+              "overflow-wrap:anywhere}"
+              "pre{white-space:pre-wrap;overflow-wrap:anywhere;max-width:100%}"
+              "table{max-width:100%}td,th{overflow-wrap:anywhere}svg{max-width:100%;height:auto}")
+
+
+def html_page(title: str, style: str, body: str) -> str:
+    """A complete HTML page: ``<html lang="en">``, a viewport, ``title``, the shared
+    :data:`PAGE_STYLE` followed by the page's own ``style``, and ``body``."""
+    return ("<!doctype html>\n<html lang='en'>\n<head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{escape(title)}</title><style>{PAGE_STYLE}{style}</style></head>\n"
+            f"<body>\n{body}\n</body>\n</html>\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import re
 
-from autograder.formats.common import escape as _e, num as _num, rich_text
+from autograder.formats.common import escape as _e, html_page, num as _num, rich_text
 from autograder.formats.svg import COLORS, line_chart
 from autograder.grader import SubmissionResult
 
@@ -27,13 +27,12 @@ def feedback_html(sub: SubmissionResult, isolation: str = "") -> str:
                      f"<pre>{_e(sub.student_output[-1500:])}</pre>")
     if isolation:
         parts.append(f"<p class='isolation'>Your code ran in isolation: {_e(isolation)}.</p>")
-    style = ("body{font-family:sans-serif;max-width:52em;margin:2em auto}li{margin:.3em 0}"
+    style = ("body{max-width:52em}li{margin:.3em 0}"
              ".passed{color:#1a7f37}.failed,.error,.crashed,.timeout,.missing{color:#b42318}"
              ".partial{color:#9a6700}pre{background:#f4f4f4;padding:.5em;white-space:pre-wrap;color:#222}"
              "code{background:#f4f4f4;padding:0 .2em;color:#222}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}")
-    return (f"<!doctype html><meta charset='utf-8'><title>{_e(sub.chapter)} feedback</title>"
-            f"<style>{style}</style>" + "\n".join(parts))
+    return html_page(f"{sub.chapter} feedback", style, "\n".join(parts))
 
 
 def _total(sub) -> str:
