@@ -234,7 +234,7 @@ def test_answers_quote_their_outputs():
         assert line in shapes
     keep = stored_text(CHAPTER, "code-ce2438fd")
     assert "same: True" in keep and "cat with keepdim: torch.Size([4, 4])" in keep and "cat without keepdim: RuntimeError" in keep
-    per_call = stored_text(CHAPTER, "code-e91b6ac9")
+    per_call = stored_text(CHAPTER, "code-ce9956eb")
     assert prose.number_after(per_call, "tensor operations") > prose.number_after(per_call, "pure Python")
     cancel = stored_text(CHAPTER, "code-1e32f84c").splitlines()
     assert prose.number_after(cancel[0], "smallest entry") < 0 and prose.number_after(cancel[1], "negative entries") == 0
