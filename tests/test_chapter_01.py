@@ -191,5 +191,59 @@ def test_text_says_what_the_outputs_show():
     assert "col += row: RuntimeError" in stored_text(CHAPTER, "code-37d4f31b")
 
 
+def test_the_jump_at_n_200_is_explained():
+    """01 · c35/c37: the vectorised time grows far more than the work from n = 100 to 200; the
+    text blames the (n, n, d) intermediate outgrowing the cache, and the cell that measures
+    time per pair against the expanded formula (no such intermediate) bears it out."""
+    from tests import prose
+    text = prose.markdown(CHAPTER)
+    table = {int(r[0]): r for r in ([float(v) for v in re.findall(r"\d+(?:\.\d+)?", line)]
+                                    for line in stored_text(CHAPTER, "code-cc1e13e5").splitlines()[1:] if line.strip())}
+    assert "the work grows fourfold, but the vectorised time grew by more than that" in text
+    assert table[200][3] / table[100][3] > 4.5, "'grew by more than fourfold'"
+    cell = stored_text(CHAPTER, "code-e6db7444")
+    rows = {int(r[0]): r for r in ([float(v) for v in re.findall(r"\d+(?:\.\d+)?", line)]
+                                   for line in cell.splitlines()[1:-1])}
+    assert rows[200][1] == 2.56 and rows[100][1] == 0.64, "the (n, n, 16) float32 intermediate's size in MB"
+    n_small, n_large = min(rows), max(rows)
+    broadcast, buffered, expanded = (2, 3, 4)
+    step = max(rows, key=lambda n: rows[n][broadcast])
+    assert rows[step][1] > 1 and rows[step][broadcast] >= 3 * rows[n_small][broadcast], \
+        "'several times more at some of the sizes where it is megabytes large'"
+    assert rows[step][buffered] <= rows[step][broadcast] / 2, "'with one buffer reused, that step is gone'"
+    assert rows[n_large][buffered] > rows[100][buffered], "'a smaller rise per pair as the tensors grow' (the cache)"
+    assert rows[n_large][expanded] <= rows[100][expanded], "'the expanded formula gets no dearer per pair'"
+    assert "L2 cache of one core" in cell
+    assert "as long as its intermediates fit in the cache" in text
+    assert "this machine has" not in text and "two cores" not in text
+
+
+def test_notes_box_names_rule_3():
+    from tests import prose
+    text = prose.markdown(CHAPTER)
+    assert ":::{admonition} From the notes" in text and "The rule that fires is rule 3" in text
+    out = stored_text(CHAPTER, "code-9fea09e0")
+    assert "dimension -1: 4 vs 4" in out and "dimension -2: 2 vs 3" in out and "(1, 4) + (3, 4): torch.Size([3, 4])" in out
+    assert "the clash is at dimension `-2`" in text
+
+
+def test_answers_quote_their_outputs():
+    from tests import prose
+    text = prose.markdown(CHAPTER)
+    assert text.count(":::{dropdown} Answer") == 5
+    shapes = stored_text(CHAPTER, "code-3826fed4")
+    for line in ("(8, 1, 6, 1) (7, 1, 5) -> (8, 7, 6, 5)", "(3,) (3, 3) -> (3, 3)", "(0,) (1,) -> (0,)",
+                 "(2, 1) (8, 4, 3) -> RuntimeError"):
+        assert line in shapes
+    keep = stored_text(CHAPTER, "code-ce2438fd")
+    assert "same: True" in keep and "cat with keepdim: torch.Size([4, 4])" in keep and "cat without keepdim: RuntimeError" in keep
+    per_call = stored_text(CHAPTER, "code-ce9956eb")
+    assert prose.number_after(per_call, "tensor operations") > prose.number_after(per_call, "pure Python")
+    cancel = stored_text(CHAPTER, "code-1e32f84c").splitlines()
+    assert prose.number_after(cancel[0], "smallest entry") < 0 and prose.number_after(cancel[1], "negative entries") == 0
+    assert "more than one element of the written-to tensor refers to a single memory location" in \
+        stored_text(CHAPTER, "code-480d1bbe")
+
+
 def test_display_equations_fit_a_phone():
     assert_equations_fit_a_phone(CHAPTER)

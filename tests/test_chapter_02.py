@@ -256,6 +256,27 @@ V_NO_SEED = value_with(("        self.grad = 1.0\n        for node", "        fo
 V_NO_REVERSED = re.sub(r"    def __r(add|mul|sub)__\(self, other\):\n(?:        .*\n)+?\n", "", _value_source())
 
 
+def second_derivative(first: str = "first, = torch.autograd.grad(f(x_).sum(), x_, create_graph=True)",
+                      second: str = "second, = torch.autograd.grad(first.sum(), x_)", ret: str = "second.detach()",
+                      copy: str = "x_ = x.detach().clone().requires_grad_(True)") -> str:
+    """A second_derivative built from pieces, so that each bug says what it changes."""
+    return f"def second_derivative(f, x):\n    {copy}\n    {first}\n    {second}\n    return {ret}\n"
+
+
+SD_FIRST = second_derivative(second="second = first")
+SD_FINITE = """
+def second_derivative(f, x):
+    h = 1e-4
+    x = x.detach()
+    return ((f(x + h) - 2 * f(x) + f(x - h)) / h ** 2).detach()
+"""
+SD_FLAT = second_derivative(ret="second.detach().reshape(-1)")
+SD_CALLERS_X = second_derivative(copy="x_ = x.requires_grad_(True)")
+SD_NOT_DETACHED = second_derivative(second="second, = torch.autograd.grad(first.sum(), x_, create_graph=True)",
+                                    ret="second")
+SD_NO_CREATE_GRAPH = second_derivative(first="first, = torch.autograd.grad(f(x_).sum(), x_)")
+
+
 def req(req_id: str, exercise: str, source: str, phrase: str) -> Case:
     """The corpus case of one requirement row: the exercise's cell replaced by ``source``, its
     feedback saying ``phrase``."""
@@ -280,6 +301,14 @@ CASES = [
     req("grad_of.twice", "grad_of", GO_CACHED_BUFFER, "the first call"),
     Case("grad_of_accumulates", replace={"grad_of": GO_ACCUMULATES}, scores={"grad_of": 2},
          messages={"grad_of": "twice the gradient"}),
+    req("second_derivative.autograd_twice", "second_derivative", SD_FIRST, "the first derivative f'(x)"),
+    req("second_derivative.shape", "second_derivative", SD_FLAT, "returned shape (6,)"),
+    req("second_derivative.leaves_x_alone", "second_derivative", SD_CALLERS_X, "compute on a copy"),
+    req("second_derivative.detached", "second_derivative", SD_NOT_DETACHED, "return it detached"),
+    Case("second_derivative_by_differences", replace={"second_derivative": SD_FINITE},
+         scores={"second_derivative": 0}, messages={"second_derivative": "the answer is 2x"}),
+    Case("second_derivative_no_create_graph", replace={"second_derivative": SD_NO_CREATE_GRAPH},
+         scores={"second_derivative": 0}, messages={"second_derivative": "does not require grad"}),
     req("train_step.loss", "train_step", TS_NO_HALF, "is the ½ missing"),
     req("train_step.update", "train_step", TS_NO_UPDATE, "did not change w"),
     req("train_step.in_place", "train_step", TS_DATA, "replaced w or b by new tensors"),
@@ -302,6 +331,7 @@ CASES = [
 WRONG = {
     "numerical_grad": [NG_FORWARD, NG_FIXED_H, NG_FLAT, NG_FLOAT32, NG_ITEM, NG_IN_PLACE, NG_AUTOGRAD_CHECK],
     "grad_of": [GO_FINITE, GO_FLAT, GO_REQUIRES_GRAD, GO_ACCUMULATES],
+    "second_derivative": [SD_FIRST, SD_FINITE, SD_FLAT, SD_CALLERS_X, SD_NOT_DETACHED, SD_NO_CREATE_GRAPH],
     "train_step": [TS_NEVER_CLEARS, TS_NO_HALF, TS_NO_UPDATE, TS_RECORDED, TS_TENSOR, TS_LOSS_AFTER,
                    TS_BROADCASTS, BUGGY_TRAIN_STEPS["rebinds_not_in_place"]],
     "Value": [V_NO_FLOAT, V_ASSIGNS, V_RECURSIVE, V_TANH, V_POW, V_MUL, V_NO_SEED, V_NO_REVERSED],
@@ -359,6 +389,38 @@ def test_text_says_what_the_outputs_show():
     for line in table:
         _, ours, theirs = line.split()
         assert ours == theirs, f"'the gradients should agree to the last digits': {line}"
+
+
+def test_notes_box_and_exercise_outputs():
+    """The detach().numpy() box shows shared memory; the physics example gives -g."""
+    from tests import prose
+    text = prose.markdown(CHAPTER)
+    assert ":::{admonition} From the notes" in text and "no number is copied at either step" in text
+    shared = stored_text(CHAPTER, "code-654825cd").splitlines()
+    assert shared[0] == "same memory: True" and "tensor([100.," in shared[1] and "tensor([100.,   2.," in shared[2]
+    assert "-9.8100, -9.8100, -9.8100, -9.8100, -9.8100" in stored_text(CHAPTER, "code-090bca6d")
+    assert "`Value(2).data` is `2.0`" in text
+
+
+def test_answers_quote_their_outputs():
+    from tests import prose
+    text = prose.markdown(CHAPTER)
+    assert text.count(":::{dropdown} Answer") == 5
+    steps = stored_text(CHAPTER, "code-de16ca9d").splitlines()
+    central_h, forward_h = (prose.number_after(line, "best h =") for line in steps)
+    central_err, forward_err = (prose.number_after(line, "mean error there") for line in steps)
+    assert "is about $10^{-5}$" in text and 2e-6 <= central_h <= 3e-5
+    assert "\\approx 10^{-8}$" in text and 2e-9 <= forward_h <= 5e-8
+    assert 1e-12 <= central_err <= 1e-10 and 1e-9 <= forward_err <= 1e-7
+    shared = stored_text(CHAPTER, "code-4a92757e")
+    assert prose.number_after(shared, "w used twice:") == 6.0 and prose.number_after(shared, "two more calls:") == 12.0
+    order = stored_text(CHAPTER, "code-f6dd3a87")
+    assert "`a.grad` ends at 0\ninstead of 2".replace("\n", " ") in text
+    assert "creation order: a.grad = 0.0" in order and "reversed topological order: a.grad = 2.0" in order
+    deep = stored_text(CHAPTER, "code-91ab7861")
+    assert "RecursionError" in deep and "iterative order: x.grad = 1.0" in deep
+    careless = stored_text(CHAPTER, "code-ecdf4a1c")
+    assert "second call: tensor([4., 8.])" in careless and "requires_grad afterwards: True" in careless
 
 
 def test_display_equations_fit_a_phone():

@@ -76,6 +76,23 @@ BC_NO_RAISE = best_constant("y.mean()", "y.median()", other="return None")
 BC_MEDIAN_WITH_DIM = best_constant("y.mean()", "torch.median(y, dim=0)")
 
 
+def ridge(system: str, ret: str = "return torch.linalg.solve(A, X.T @ y.reshape(-1, 1))", first: str = "") -> str:
+    """A ridge that builds the system matrix ``A`` and returns."""
+    return ("def ridge(X, y, lam):\n" + (f"    {first}\n" if first else "")
+            + "    eye = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)\n"
+            + f"    A = {system}\n    {ret}\n")
+
+
+RIDGE = "X.T @ X + lam * eye"
+RI_NO_LAMBDA = ridge("X.T @ X")                                  # the plain normal equations
+RI_LAMBDA_N = ridge("X.T @ X + lam * len(X) * eye")
+RI_LAMBDA_EVERYWHERE = ridge("X.T @ X + lam")
+RI_FLAT_Y = ridge(RIDGE, ret="return torch.linalg.solve(A, X.T @ y)")
+RI_SHAPE = ridge(RIDGE, ret="return torch.linalg.solve(A, X.T @ y.reshape(-1, 1)).reshape(-1)")
+RI_FLOAT64 = ridge(RIDGE, first="X, y = X.double(), y.double()   # float64 for accuracy")
+RI_INV = ridge(RIDGE, ret="return torch.linalg.inv(A) @ X.T @ y.reshape(-1, 1)")
+
+
 def req(req_id: str, exercise: str, source: str, phrase: str) -> Case:
     """The corpus case of one requirement row: the exercise's cell replaced by ``source``, its
     feedback saying ``phrase``."""
@@ -109,6 +126,20 @@ CASES = [
     req("best_constant.bad_loss", "best_constant", BC_NO_RAISE, "expected a valueerror"),
     Case("best_constant_median_with_dim", replace={"best_constant": BC_MEDIAN_WITH_DIM},
          scores={"best_constant": 1.5}, messages={"best_constant": "expected a scalar tensor"}),
+    req("ridge.closed_form", "ridge", RI_LAMBDA_N, "λ·n on the diagonal"),
+    Case("ridge_plain_normal_equations", replace={"ridge": RI_NO_LAMBDA}, scores={"ridge": 0},
+         messages={"ridge": "the input matrix is singular"}),
+    Case("ridge_lambda_everywhere", replace={"ridge": RI_LAMBDA_EVERYWHERE}, scores={"ridge": 0},
+         messages={"ridge": "on the diagonal only"}),
+    req("ridge.flat_labels", "ridge", RI_FLAT_Y, "expected (3, 1)"),
+    req("ridge.shape", "ridge", RI_SHAPE, "the trailing dimension of size 1 is missing"),
+    req("ridge.dtype_device", "ridge", RI_FLOAT64, "returned dtype torch.float64"),
+    req("ridge.solve", "ridge", RI_INV, "torch.linalg.inv"),
+    Case("ridge_dual_form", replace={"ridge": """
+        def ridge(X, y, lam):
+            eye = torch.eye(X.shape[0], dtype=X.dtype, device=X.device)
+            return X.T @ torch.linalg.solve(X @ X.T + lam * eye, y.reshape(-1, 1))
+        """}),
 ]
 
 # Realistic wrong answers for each self-check: each must fail its own self-check only.
@@ -117,6 +148,7 @@ WRONG = {
     "gaussian_nll": [GN_SUM, GN_SHAPE, GN_FLOAT_SIGMA, GN_MATH_LOG, GN_BROADCASTS],
     "mle_sigma": [MS_VARIANCE, MS_STD, MS_SHAPE, MS_BROADCASTS],
     "best_constant": [BC_MEDIAN_FOR_L2, BC_MEAN_FOR_L1, BC_DIM0, BC_FLOAT32, BC_NO_RAISE, BC_MEDIAN_WITH_DIM],
+    "ridge": [RI_NO_LAMBDA, RI_LAMBDA_N, RI_LAMBDA_EVERYWHERE, RI_FLAT_Y, RI_SHAPE, RI_FLOAT64, RI_INV],
 }
 
 
@@ -163,3 +195,62 @@ def test_text_says_what_the_outputs_show():
 
 def test_display_equations_fit_a_phone():
     assert_equations_fit_a_phone(CHAPTER)
+
+
+def test_why_the_log_and_the_notes_boxes():
+    """03 · c16: densities can exceed 1 — the product over- or underflows, the sum of logs does
+    not; the notes' "divide lr by n for a mean" and "MLE is Bayesian" are corrected, each by
+    its cell."""
+    from tests import prose
+    text = prose.markdown(CHAPTER)
+    assert "numbers below 1" not in text
+    logs = stored_text(CHAPTER, "code-7b623ad4").splitlines()
+    assert "peaks near 40" in text and 39 < numbers(logs[0].split("to ")[1])[0] < 40.5
+    assert "their product = inf" in logs[0] and "their product = 0.0" in logs[1]
+    assert all(abs(prose.number_after(line, "sum of their logs =")) < 1e5 for line in logs)
+    assert text.count(":::{admonition} From the notes") == 2
+    steps = stored_text(CHAPTER, "code-b2712473")
+    assert "**multiply** the learning rate by $n$" in text
+    assert numbers(steps.splitlines()[0])[1:] == pytest.approx([200.0, 200.0])
+    assert "lr / n: the same step as the sum with lr? False" in steps and "lr * n: the same step as the sum with lr? True" in steps
+    assert "frequentist point estimate" in text and "$\\lambda = \\sigma^2/\\tau^2$" in text
+    bayes = stored_text(CHAPTER, "code-e30685cf").splitlines()
+    assert all(prose.number_after(line, "|gradient of -log posterior| =") < 1e-8 for line in bayes[:3])
+    w_wide, w_ml = numbers(bayes[2].split("MAP w =")[1])[:2], numbers(bayes[3])
+    assert w_wide == pytest.approx(w_ml, abs=2e-3), "'as the prior flattens MAP becomes maximum likelihood'"
+
+
+def test_ridge_section_quotes_its_outputs():
+    from tests import prose
+    text = prose.markdown(CHAPTER)
+    dup = stored_text(CHAPTER, "code-3dcacadc").splitlines()
+    effects = [prose.number_after(line, "area effect per m² =") for line in dup[:2]]
+    losses = [prose.number_after(line, "loss =") for line in dup]
+    splits = [numbers(line.split("w = ")[1])[0] for line in dup[:2]]
+    assert "both effects per m² agree with it" in text and effects == [prose.number_after(dup[2], "w_area =")] * 2
+    assert "Both fits are as good as the one with the area once" in text and len(set(losses)) == 1
+    assert "a price that falls with one of the two area columns" in text and min(splits) < 0
+    ridge_out = stored_text(CHAPTER, "code-ae606efe").splitlines()
+    w1 = numbers(ridge_out[0].split("w = ")[1])[:3]
+    assert "in proportion to their scale" in text and w1[2] / w1[0] == pytest.approx(10.764, rel=0.03)
+    assert "a small $\\lambda$ hardly changes the fit" in text
+    assert prose.number_after(ridge_out[0], "loss =") == losses[0]
+
+
+def test_answers_quote_their_outputs():
+    from tests import prose
+    text = prose.markdown(CHAPTER)
+    assert text.count(":::{dropdown} Answer") == 5
+    q1 = stored_text(CHAPTER, "code-ba5aa8e7").splitlines()
+    assert "rank $d + 1$" in text and numbers(q1[0]) == [4, 3]
+    assert len({prose.number_after(line, "loss =") for line in q1[1:]}) == 1, "'all with the same loss'"
+    q2 = {line.split(":")[0].strip(): line for line in stored_text(CHAPTER, "code-67bce479").splitlines()}
+    assert prose.number_after(q2["centred x"], "off-diagonal") == 0
+    assert prose.number_after(q2["centred x"], "condition number") < prose.number_after(q2["raw x"], "condition number")
+    assert prose.number_after(q2["standardised x"], "condition number") == 1.0
+    q3 = stored_text(CHAPTER, "code-c3687349")
+    assert prose.number_after(q3, "on the grid:") == prose.number_after(q3, "mean |residual|:")
+    q4 = stored_text(CHAPTER, "code-f57a6a77").splitlines()
+    for line in q4:
+        assert prose.number_after(line, "sigma² =") == pytest.approx(prose.number_after(line, "/ n ="), abs=0.05)
+    assert "$\\hat\\sigma = 0$" in text and prose.number_after(q4[-1], "sigma² =") == 0

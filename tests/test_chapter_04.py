@@ -2,6 +2,7 @@
 requirement of a prompt has a submission that breaks it alone and loses exactly its checks;
 a broken helper costs points once; the training checks are calibrated; each self-check
 judges its own exercise; the prose quotes its outputs right and its equations fit a phone."""
+import math
 import re
 
 import pytest
@@ -70,6 +71,30 @@ def mse_grad(w, b, points):
         dw = (2 / n) * (w * x + b - y) * x
         db = (2 / n) * (w * x + b - y)
     return dw, db
+"""
+
+MSL_NO_TWO_IN_H = """
+def max_stable_lr(points):
+    X1 = np.column_stack([points[:, 0], np.ones(len(points))])
+    return float(2 / np.linalg.eigvalsh(X1.T @ X1 / len(points))[-1])
+"""
+MSL_NO_BIAS = "def max_stable_lr(points):\n    return float(2 / (2 * np.mean(points[:, 0] ** 2)))"
+MSL_ARRAY = """
+def max_stable_lr(points):
+    X1 = np.column_stack([points[:, 0], np.ones(len(points))])
+    return 2 / np.linalg.eigvalsh(2 / len(points) * X1.T @ X1)[-1:]
+"""
+MSL_TORCH = """
+import torch
+
+def max_stable_lr(points):
+    X1 = torch.from_numpy(np.column_stack([points[:, 0], np.ones(len(points))]))
+    return float(2 / torch.linalg.eigvalsh(2 / len(points) * X1.T @ X1)[-1])
+"""
+MSL_ONE_OVER = """
+def max_stable_lr(points):
+    X1 = np.column_stack([points[:, 0], np.ones(len(points))])
+    return float(1 / np.linalg.eigvalsh(2 / len(points) * X1.T @ X1)[-1])
 """
 
 CASES = [
@@ -182,6 +207,23 @@ CASES = [
     Case("both_helpers_broken", replace={"compute_loss": BROKEN_HALF_LOSS, "mse_grad": OVERWRITING_GRAD},
          scores={"compute_loss": 0, "mse_grad": 0},  # and nothing else lost
          messages={"gradient_descent": "graded with a working `compute_loss` and `mse_grad`"}),
+    # -- max_stable_lr ---------------------------------------------------------------------
+    req("max_stable_lr.two_over_lambda_max", replace={"max_stable_lr": MSL_NO_TWO_IN_H},
+        messages={"max_stable_lr": "(2/n)·X̃ᵀX̃"}),
+    req("max_stable_lr.both_parameters", replace={"max_stable_lr": MSL_NO_BIAS},
+        messages={"max_stable_lr": "include the column of ones for b"}),
+    req("max_stable_lr.float", replace={"max_stable_lr": MSL_ARRAY},
+        messages={"max_stable_lr": "a NumPy array of shape (1,)"}),
+    req("max_stable_lr.no_torch", replace={"max_stable_lr": MSL_TORCH},
+        messages={"max_stable_lr": "import torch"}),
+    Case("max_stable_lr_one_over_lambda", replace={"max_stable_lr": MSL_ONE_OVER},
+         scores={"max_stable_lr": 0}, messages={"max_stable_lr": "1/λ_max"}),
+    Case("max_stable_lr_spelled_out", replace={"max_stable_lr": """
+        def max_stable_lr(points):
+            x = points[:, 0]
+            H = 2 * np.array([[np.mean(x * x), np.mean(x)], [np.mean(x), 1.0]])
+            return 2.0 / float(np.max(np.linalg.eigvals(H).real))
+        """}),
 ]
 
 
@@ -392,6 +434,7 @@ WRONG = {
     "gradient_descent": [(GD_BUGS["records_after_step"][0], "array([", "tensor("), GD_BUGS["b_with_new_w"][0],
                          re.sub(r"compute_loss\(w, b, points\)", "float(np.mean((w * points[:, 0] + b - points[:, 1]) ** 2))",
                                 GD_VARIANTS["reference"])],
+    "max_stable_lr": [MSL_NO_TWO_IN_H, MSL_NO_BIAS, MSL_ONE_OVER, MSL_TORCH],
     "minibatch_sgd": [SGD_BUGS["one_permutation"][0], SGD_BUGS["drops_last_batch"][0],
                       SGD_BUGS["records_after_step"][0]],
 }
@@ -426,6 +469,54 @@ def test_prose_quotes_its_outputs():
     assert "stalls far above the correct loss" in text and buggy > 5 * correct
     fixed, vectorised = re.findall(r"w = ([-\d.]+), b = ([-\d.]+)", book_text.stored_text(CHAPTER, "code-5f4c338a"))
     assert "agree to the last digits" in text and fixed == vectorised
+
+
+def test_stability_limit_is_measured():
+    """The largest stable learning rate the text quotes, and what it says happens on either
+    side of it, are the notebook's own measurements (not the 4e-4 the text once guessed)."""
+    text = prose.markdown(CHAPTER)
+    out = book_text.stored_text(CHAPTER, "code-19ee9088")
+    assert "\\approx 4 \\times 10^{-4}" not in text
+    lam_min, lam_max = prose.number_after(out, "lambda_min ="), prose.number_after(out, "lambda_max =")
+    lr_max = prose.number_after(out, "2 / lambda_max =")
+    assert "about $5.3 \\times 10^{-4}$" in text and round(lr_max, 5) == 5.3e-4 and lr_max == pytest.approx(2 / lam_max, rel=1e-3)
+    runs = dict(re.findall(r"lr = ([\d.e+-]+) .*loss after 1000 steps = ([\d.e+-]+)", out))
+    assert float(runs["5.0e-04"]) < 100 and float(runs["5.2e-04"]) < 100, "'5.0e-4 and 5.2e-4 converge'"
+    assert "a loss above $10^{40}$" in text and float(runs["5.4e-04"]) > 1e40
+    assert "grows by 4 % a step" in text and abs(prose.number_after(out, "(1.02 x the limit): |1 - lr lambda_max| =") - 1.04) < 0.005
+    assert "$\\eta\\lambda_{\\min}$ is of the order of $10^{-4}$" in text and 0.5e-4 < 5.2e-4 * lam_min < 2e-4
+
+
+def test_answers_quote_their_outputs():
+    """Each worked answer's numbers against the collapsed cell that measures them."""
+    text = prose.markdown(CHAPTER)
+    assert text.count(":::{dropdown} Answer") == 5
+    assert "[3. 0. 0.]" in book_text.stored_text(CHAPTER, "code-80217088")
+    q2 = book_text.stored_text(CHAPTER, "code-0e9c7af0")
+    steep = [float(v) for v in re.findall(r"steep factor ([-+\d.]+)", q2)]
+    assert "$-0.97$ at $5.2" in text and "$-1.04$ at $5.4" in text and [round(v, 2) for v in steep] == [-0.97, -1.04]
+    assert "about $10^{19}$ in distance" in text and 18.5 <= 1000 * math.log10(-steep[1]) <= 19.5
+    assert "is $0.9999$" in text and "about a tenth of the way" in text
+    assert 0.85 <= prose.number_after(q2, "shallow factor ** 1000 =") <= 0.95
+    q3 = dict(((n, c), (float(d), float(s))) for n, c, d, s in re.findall(
+        r"noise +(\d+), (with|without) +the cut: deep valley in +(\d+)% of runs, spread of the deep ends ([\d.]+)", book_text.stored_text(CHAPTER, "code-4ec7c22d")))
+    assert abs(q3["10", "with"][0] - q3["10", "without"][0]) <= 10, "'crosses into the deep valley about as often'"
+    assert q3["10", "without"][1] >= 3 * q3["10", "with"][1], "'scatter several times more widely'"
+    assert q3["30", "with"][0] < q3["10", "with"][0] - 10 and q3["30", "without"][0] < q3["10", "without"][0] - 10
+    q4 = book_text.stored_text(CHAPTER, "code-479d0123")
+    ratio = prose.number_after(q4, "batch of  3: spread (std) of dw over 2000 draws =") / prose.number_after(
+        q4, "batch of 10: spread (std) of dw over 2000 draws =")
+    assert "measures about 1.9" in text and 1.85 <= ratio < 1.95, ratio
+    q5 = book_text.stored_text(CHAPTER, "code-35ef9514")
+    through, y_last = (float(v) for v in re.findall(r"largest x: ([\d.]+) vs y = ([\d.]+)", q5)[0])
+    assert "ends passing through *it*" in text and abs(through - y_last) < 0.05
+    shuffled, correct = prose.number_after(q5, "shuffled:      loss"), prose.number_after(q5, "correct step:  loss")
+    assert "creeps close to the least-squares line" in text and shuffled < 1.1 * correct
+
+
+def test_no_promise_of_chapters_that_do_not_exist():
+    text = prose.markdown(CHAPTER)
+    assert "momentum, Adam" not in text and "we will meet methods that adapt" not in text
 
 
 def test_summary_says_eta_one_oscillates():

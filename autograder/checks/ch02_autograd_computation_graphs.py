@@ -245,6 +245,116 @@ def _cmp_gradof_twice(got, want, inputs, tol):
     expect_tensor(second, ref, f"a second call {what}", tol)
 
 
+# -- second_derivative ---------------------------------------------------------------------
+def _e_sin(x):
+    return torch.sin(x)
+
+
+def _e_cubic(x):
+    return x ** 3 - 2 * x
+
+
+def _e_bump(x):
+    return torch.exp(-x ** 2)
+
+
+def _e_planck(x):
+    """Planck's law in reduced units: x³ / (exp(x) - 1), for x > 0."""
+    return x ** 3 / torch.expm1(x)
+
+
+def _e_detached(x):
+    return x ** 2 * x.detach()
+
+
+# The last tells autograd from finite differences: to autograd x.detach() is a constant, so the
+# second derivative is 2·x.detach(); finite differences see x³, second derivative 6x.
+E_DETACHED = "x**2 * x.detach()"
+ELEMENTWISE = {"sin(x)": _e_sin, "x**3 - 2x": _e_cubic, "exp(-x**2)": _e_bump,
+               "x**3 / (exp(x) - 1) (Planck's law)": _e_planck, E_DETACHED: _e_detached}
+
+
+def _d2_inputs(gen) -> dict:
+    names = list(ELEMENTWISE)
+    # the autograd-only case first, so that differences meet its hint before any other failure
+    return {"cases": [(E_DETACHED, randn(gen, 4, dtype=torch.float64)), (names[0], randn(gen, 5, dtype=torch.float64)),
+                      (names[1], randn(gen, 2, 3)), (names[2], randn(gen, 4, 1, dtype=torch.float64)),
+                      (names[3], randn(gen, 6, dtype=torch.float64).abs() + 0.5), (names[0], randn(gen, 3))],
+            "x": randn(gen, 2, 3, dtype=torch.float64), "old_grad": randn(gen, 2, 3, dtype=torch.float64)}
+
+
+def _d2_values(ns, inputs, ctx):
+    out = []
+    for name, x in inputs["cases"]:
+        result = call(ctx, ns, "second_derivative", ELEMENTWISE[name], x.clone().to(ctx.device))
+        out.append(result.detach() if isinstance(result, torch.Tensor) else result)
+    return {"results": out}
+
+
+def _d2_hint(g, name, x) -> str:
+    """Name the common slips: the first derivative returned, finite differences, f itself."""
+    if not isinstance(g, WireTensor) or g.shape != tuple(x.shape):
+        return ""
+    xd = x.detach().double().requires_grad_()
+    first, = torch.autograd.grad(ELEMENTWISE[name](xd).sum(), xd)
+    slips = {"the first derivative f'(x); differentiate it once more (create_graph=True keeps "
+             "its graph)": first, "f(x) itself": ELEMENTWISE[name](x.double())}
+    if name == E_DETACHED:
+        slips["6x, the second derivative of x³; to autograd x.detach() is a constant, so the "
+              "answer is 2x — compute with autograd, not by differences"] = 6 * x.double()
+    for slip, value in slips.items():
+        if torch.allclose(g.values.double().cpu(), value.detach(), rtol=1e-3, atol=1e-5):
+            return f" — it looks like {slip}"
+    return ""
+
+
+def _cmp_d2_values(got, want, inputs, tol):
+    for (name, x), g, w in zip(inputs["cases"], got["results"], want["results"]):
+        what = _what("second_derivative", name, x)
+        try:
+            expect_tensor(g, w, what, tol)
+        except CheckFailed as e:
+            raise CheckFailed(str(e) + _d2_hint(g, name, x)) from None
+
+
+def _d2_alone(ns, inputs, ctx):
+    plain = inputs["x"].clone().to(ctx.device)
+    call(ctx, ns, "second_derivative", _e_sin, plain)
+    tracked = inputs["x"].clone().to(ctx.device).requires_grad_()
+    tracked.grad = inputs["old_grad"].clone().to(ctx.device)
+    call(ctx, ns, "second_derivative", _e_sin, tracked)
+    return {"plain_requires_grad": plain.requires_grad, "plain_grad": plain.grad,
+            "tracked_requires_grad": tracked.requires_grad, "tracked_grad": tracked.grad}
+
+
+def _cmp_d2_alone(got, want, inputs, tol):
+    start = "second_derivative(torch.sin, x) with x of shape (2, 3)"
+    if got["plain_requires_grad"] or got["plain_grad"] is not None:
+        raise CheckFailed(f"{start}, x not requiring gradients: afterwards x.requires_grad is "
+                          f"{got['plain_requires_grad']} and x.grad is {describe(got['plain_grad'])}; "
+                          "compute on a copy (x.detach().clone().requires_grad_()) instead")
+    g = got["tracked_grad"]
+    if not got["tracked_requires_grad"] or not isinstance(g, WireTensor) or \
+            not torch.equal(g.values.cpu(), inputs["old_grad"]):
+        raise CheckFailed(f"{start}, x requiring gradients with x.grad = {preview(inputs['old_grad'])}: "
+                          f"afterwards x.grad is {describe(g)}; the caller's x and its gradient must be "
+                          "left as they were")
+
+
+def _d2_detached(ns, inputs, ctx):
+    result = call(ctx, ns, "second_derivative", _e_sin, inputs["x"].clone().to(ctx.device))
+    return {"requires_grad": bool(getattr(result, "requires_grad", False)),
+            "tensor": isinstance(result, torch.Tensor)}
+
+
+def _cmp_d2_detached(got, want, inputs, tol):
+    if not got["tensor"]:
+        raise CheckFailed("second_derivative(torch.sin, x) did not return a tensor")
+    if got["requires_grad"]:
+        raise CheckFailed("second_derivative(torch.sin, x) returned a tensor that requires gradients "
+                          "(it still holds the graph that create_graph=True built); return it detached")
+
+
 # -- train_step ----------------------------------------------------------------------------
 N, D, LR, NUM_STEPS = 20, 3, 0.1, 25
 # Measured by tests/test_chapter_02.py::test_many_steps_calibration (see the module docstring).
@@ -662,6 +772,15 @@ EXERCISES = [
               make_inputs=_gradof_inputs, probe=_gradof_twice, compare=_cmp_gradof_twice,
               kind="gradient", tolerance="grad"),
     )),
+    Exercise("second_derivative", (
+        Check("values", 2, "f''(x) at every element, by autograd, in x's shape and dtype",
+              make_inputs=_d2_inputs, probe=_d2_values, compare=_cmp_d2_values,
+              kind="gradient", tolerance="grad"),
+        Check("leaves_x_alone", 0.5, "x.requires_grad and x.grad are as they were",
+              make_inputs=_d2_inputs, probe=_d2_alone, compare=_cmp_d2_alone, guard=True),
+        Check("detached", 0.5, "the result does not require gradients",
+              make_inputs=_d2_inputs, probe=_d2_detached, compare=_cmp_d2_detached, guard=True),
+    )),
     Exercise("train_step", (
         Check("one_step", 1, "w and b after one step of gradient descent on the mean squared loss",
               make_inputs=_train_inputs, probe=_train_one(False), compare=_cmp_one_step,
@@ -731,6 +850,18 @@ REQUIREMENTS = [
                 "they were afterwards", ("leaves_x_alone",), "x.requires_grad and x.grad after calls"),
     Requirement("grad_of.twice", "grad_of", "calling grad_of twice must give the same answer twice",
                 ("twice",), "a second call, with a hint when it is twice the first"),
+    Requirement("second_derivative.autograd_twice", "second_derivative",
+                "return f''(x_i) at every element, by autograd twice: torch.autograd.grad with "
+                "create_graph=True, then again", ("values", "leaves_x_alone", "detached"),
+                "-sin for sin, 6x for x³, 2x for x**2 * x.detach() (autograd, not differences)"),
+    Requirement("second_derivative.shape", "second_derivative", "a tensor of x's shape",
+                ("values", "leaves_x_alone", "detached"), "the result's values at x of shape (3,) and (2,)"),
+    Requirement("second_derivative.leaves_x_alone", "second_derivative",
+                "work on a detached copy of x: the caller's x is left as it was", ("leaves_x_alone",),
+                "x.requires_grad and x.grad afterwards"),
+    Requirement("second_derivative.detached", "second_derivative",
+                "return a tensor that does not require gradients", ("detached",),
+                "result.requires_grad is False"),
     Requirement("train_step.loss", "train_step", "L = (1/n) Σ ½ (ŷ_i - y_i)², the mean squared loss with the ½",
                 ("one_step", "loss", "many_steps", "in_place", "flat_labels"),
                 "the loss 8.5 and the parameters after a step of a (2, 1) example"),

@@ -307,6 +307,60 @@ def _cmp_const_bad_loss(got, want, inputs, tol):
                           "other than 'l1' or 'l2'")
 
 
+# -- ridge -----------------------------------------------------------------------------
+def _ridge_inputs(gen):
+    """Full-rank problems, problems with a duplicated column (XᵀX singular, where the normal
+    equations have no unique answer) and with fewer examples than features."""
+    cases = []
+    for n, d, dtype, lam, dup in ((30, 3, torch.float64, 0.5, False), (25, 4, torch.float32, 2.0, False),
+                                  (20, 3, torch.float64, 1.0, True), (40, 5, torch.float32, 3.0, True),
+                                  (4, 8, torch.float64, 0.1, False)):
+        X, _, _, y = _regression(gen, n, d, dtype)
+        if dup:
+            X = torch.cat([X, 2 * X[:, :1]], dim=1)
+        cases.append({"X": X, "y": y, "lam": lam, "duplicated": dup})
+    return {"cases": cases}
+
+
+def _ridge_probe(flat):
+    def probe(ns, inputs, ctx):
+        return {"results": [call(ctx, ns, "ridge", c["X"].to(ctx.device),
+                                 (c["y"].reshape(-1) if flat else c["y"]).to(ctx.device), c["lam"])
+                            for c in inputs["cases"]]}
+    return probe
+
+
+def _ridge_hint(got, case) -> str:
+    """Name the common slips: λ·n on the diagonal, λ added to every entry, no λ at all."""
+    if not isinstance(got, WireTensor) or got.shape != (case["X"].shape[1], 1):
+        return ""
+    X, y, lam = case["X"].double(), case["y"].double(), case["lam"]
+    d = X.shape[1]
+    slips = {"λ·n on the diagonal; the loss is a sum, so λ itself goes there":
+                 (X.T @ X + lam * len(X) * torch.eye(d, dtype=X.dtype), X.T @ y),
+             "λ added to every entry of XᵀX; it goes on the diagonal only (λ·I)":
+                 (X.T @ X + lam + 1e-9 * torch.eye(d, dtype=X.dtype), X.T @ y)}
+    for name, (A, rhs) in slips.items():
+        try:
+            value = torch.linalg.solve(A, rhs)
+        except RuntimeError:
+            continue
+        if torch.allclose(got.values.double().cpu(), value, rtol=1e-3, atol=1e-5):
+            return f" — it looks like {name}"
+    return ""
+
+
+def _cmp_ridge(flat):
+    def compare(got, want, inputs, tol):
+        for case, g, r in zip(inputs["cases"], got["results"], want["results"]):
+            y_shape = f"({case['y'].shape[0]},)" if flat else _shape(case["y"])
+            dup = " with a duplicated column (XᵀX singular)" if case["duplicated"] else ""
+            what = (f"ridge(X {_shape(case['X'])}{dup}, y {y_shape}, lam={case['lam']:g}) "
+                    f"[{_dtype(case['X'])}]")
+            _expect_with_hint(g, r, what, tol, _ridge_hint(g, case), flat)
+    return compare
+
+
 EXERCISES = [
     Exercise("normal_equation", (
         Check("values", 2, "w of shape (d, 1) and b of shape (1,) matching the least-squares solution",
@@ -339,6 +393,14 @@ EXERCISES = [
               make_inputs=_const_inputs, probe=_const_probe("l1"), compare=_cmp_const_l1),
         Check("bad_loss", 0.5, "another loss name raises ValueError",
               make_inputs=_const_inputs, probe=_const_bad_loss, compare=_cmp_const_bad_loss),
+    )),
+    Exercise("ridge", (
+        Check("values", 1.5, "w (d, 1) solving (XᵀX + λI) w = Xᵀy, also where XᵀX is singular",
+              make_inputs=_ridge_inputs, probe=_ridge_probe(False), compare=_cmp_ridge(False), tolerance="grad"),
+        Check("flat_labels", 1, "y of shape (n,) gives the same w as y of shape (n, 1)",
+              make_inputs=_ridge_inputs, probe=_ridge_probe(True), compare=_cmp_ridge(True), tolerance="grad"),
+        Check("solve", 0.5, "solves the system (no inverse, lstsq, pinv or pinverse)",
+              kind="policy", rule=forbid_attributes("lstsq", "pinv", "pinverse", "inv", "inverse")),
     )),
 ]
 
@@ -396,4 +458,17 @@ REQUIREMENTS = [
                 "float64 y gives a float64 result"),
     Requirement("best_constant.bad_loss", "best_constant", "Raise a ValueError for any other loss",
                 ("bad_loss",), "best_constant(y, 'huber') raises ValueError"),
+    Requirement("ridge.closed_form", "ridge",
+                "returning the w that minimises ½‖Xw - y‖² + ½λ‖w‖² (X possibly with n < d or with "
+                "duplicated columns): solve (XᵀX + λI) w = Xᵀy, λ on the diagonal only and not "
+                "multiplied by n", ("values", "flat_labels", "solve"),
+                "two identical columns with y = x give 14/29 each; the gradient vanishes for X (3, 5)"),
+    Requirement("ridge.flat_labels", "ridge", "y has shape (n,) or (n, 1), treat both alike",
+                ("flat_labels",), "w for y of shape (3,) and (3, 1)"),
+    Requirement("ridge.shape", "ridge", "return w of shape (d, 1)", ("values", "flat_labels", "solve"),
+                "the shape of w"),
+    Requirement("ridge.dtype_device", "ridge", "in X's dtype and on its device",
+                ("values", "flat_labels", "solve"), "float32 X gives float32 w"),
+    Requirement("ridge.solve", "ridge", "with torch.linalg.solve; no inv, inverse, lstsq, pinv or pinverse",
+                ("solve",), "no_calls: inv, inverse, lstsq, pinv, pinverse"),
 ]

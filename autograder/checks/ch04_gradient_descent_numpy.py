@@ -520,6 +520,54 @@ def _cmp_bowl(per, what_of):
     return compare
 
 
+# -- max_stable_lr ---------------------------------------------------------------------
+def _lr_inputs(gen):
+    """Points whose x has a mean far from zero (so that the bias column changes λ_max), at
+    several scales, and the chapter's own scale."""
+    cases = []
+    for n, scale, shift in ((20, "unit", 1.0), (3, "unit", 0.0), (50, "chapter", 0.0), (200, "unit", 3.0)):
+        p = _points(gen, n, scale)
+        p[:, 0] += shift
+        cases.append({"points": p})
+    return {"cases": cases}
+
+
+def _lr_probe(ns, inputs, ctx):
+    return {"results": [call(ctx, ns, "max_stable_lr", c["points"].copy()) for c in inputs["cases"]]}
+
+
+def _lr_hint(got: float, points: np.ndarray) -> str:
+    """Name the common slips: the Hessian without its 2, 1/λ, no bias column, λ_min."""
+    x1 = np.column_stack([points[:, 0], np.ones(len(points))])
+    lams = np.linalg.eigvalsh((2 / len(points)) * x1.T @ x1)
+    slips = {"2/λ_max of (1/n)·X̃ᵀX̃; the mean squared error (no ½) has Hessian (2/n)·X̃ᵀX̃": 4 / lams[-1],
+             "1/λ_max; gradient descent is stable up to 2/λ_max": 1 / lams[-1],
+             "2/(∂²L/∂w²) alone; include the column of ones for b and take the largest eigenvalue "
+             "of the 2 × 2 Hessian": 1 / float(np.mean(points[:, 0] ** 2)),
+             "2/λ_min; the steepest direction, λ_max, sets the limit": 2 / lams[0]}
+    for name, value in slips.items():
+        if abs(got - value) <= 1e-6 * abs(value):
+            return f" — it looks like {name}"
+    return ""
+
+
+def _cmp_lr(got, want, inputs, tol):
+    for case, g, r in zip(inputs["cases"], got["results"], want["results"]):
+        what = _what("max_stable_lr", case)
+        value, ref = _number(g, what), float(r)
+        if not _close(value, ref, tol):
+            raise CheckFailed(f"{what} returned {value:.6g}; expected {ref:.6g}, 2/λ_max of the Hessian "
+                              f"(2/n)·X̃ᵀX̃ with X̃ = [x, 1]{_lr_hint(value, case['points'])}")
+
+
+def _cmp_lr_float(got, want, inputs, tol):
+    for case, g in zip(inputs["cases"], got["results"]):
+        wrong = _not_a_float(g)
+        if wrong:
+            raise CheckFailed(f"{_what('max_stable_lr', case)} returned {wrong}; the exercise asks "
+                              "for a Python float: wrap the result in float(...)")
+
+
 REQUIREMENTS = [
     Requirement("compute_loss.mean_squared_error", "compute_loss",
                 "returning L(w, b) = mean of (w·x + b - y)², without chapter 03's ½",
@@ -557,6 +605,16 @@ REQUIREMENTS = [
                 "runs it with another loss in their place"),
     Requirement("gradient_descent.no_torch", "gradient_descent", "NumPy only; torch may not appear",
                 ("no_torch",), "no_calls torch"),
+    Requirement("max_stable_lr.two_over_lambda_max", "max_stable_lr",
+                "return 2/λ_max, λ_max the largest eigenvalue of the Hessian H = (2/n)·X̃ᵀX̃ "
+                "(the 2 in H and the 2 in 2/λ_max do not cancel)", ("values", "float", "no_torch"),
+                "known answer for x = 0, 1, 2, 3, with hints for a missing 2, 1/λ, λ_min"),
+    Requirement("max_stable_lr.both_parameters", "max_stable_lr",
+                "the 2 × 2 Hessian with respect to both parameters: X̃ has a column of ones for b",
+                ("values", "float", "no_torch"), "the known answer differs from 2/(∂²L/∂w²), with a hint"),
+    Requirement("max_stable_lr.float", "max_stable_lr", "as a Python float", ("float",),
+                "isinstance(result, float)"),
+    Requirement("max_stable_lr.no_torch", "max_stable_lr", "NumPy only", ("no_torch",), "no_calls torch"),
     Requirement("minibatch_sgd.one_permutation_per_epoch", "minibatch_sgd",
                 "for each epoch, call rng.permutation(n) once, and draw nothing else from rng",
                 ("trajectory", "final_parameters", "uses_helpers", "no_torch"),
@@ -615,6 +673,13 @@ EXERCISES = [
               compare=_cmp_bowl("iteration", _gd_what), tolerance="trajectory"),
         Check("no_torch", 0.5, NO_TORCH, kind="policy", rule=forbid_modules("torch")),
     ), uses=HELPERS),
+    Exercise("max_stable_lr", (
+        Check("values", 2, "2/λ_max of the Hessian (2/n)·X̃ᵀX̃ of the MSE in (w, b)",
+              make_inputs=_lr_inputs, probe=_lr_probe, compare=_cmp_lr, tolerance="float64"),
+        Check("float", 0.5, "returned as a Python float", make_inputs=_lr_inputs, probe=_lr_probe,
+              compare=_cmp_lr_float, guard=True),
+        Check("no_torch", 0.5, NO_TORCH, kind="policy", rule=forbid_modules("torch")),
+    )),
     Exercise("minibatch_sgd", (
         Check("trajectory", 1.5, "the minibatch losses follow the reference's, with one "
               "rng.permutation(n) per epoch", kind="training", make_inputs=_sgd_inputs,
