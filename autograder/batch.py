@@ -25,7 +25,8 @@ from autograder import formats, lateness, sandbox
 from autograder.executors import local
 from autograder.formats.common import atomic_write
 from autograder.chapter import graded_chapters, load_chapter
-from autograder.grader import Grader, SubmissionResult
+from autograder.grader import Grader
+from autograder.spec import SubmissionResult
 from autograder.runner import Limits
 from autograder.submissions import NotGraded, Submission, Survey, survey
 

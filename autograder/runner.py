@@ -214,7 +214,8 @@ def run(steps: list[tuple[str, str, str]], jobs: list[ProbeJob], device: str,
         limits: Limits = Limits(), worker: Worker | None = None, oracle=None) -> HarnessReport:
     """Run the program's ``steps`` — ``("cell", label, source)`` or ``("probe", exercise, "")``,
     where that exercise's jobs run — in a sandboxed child; jobs without a probe step run at
-    the end. ``oracle`` (autograder.oracle.Oracle) answers the jobs' stand-ins, if any.
+    the end. ``oracle`` (autograder.oracle.Oracle, or anything with its ``serve``) answers
+    the jobs' stand-ins, if any.
     Never raises for student faults."""
     own = worker is None
     worker = worker or Worker(device)
@@ -265,8 +266,7 @@ def _attempt(worker: Worker, steps, jobs: list[ProbeJob], device: str, limits: L
     try:
         _prepare(job_dir, uid, steps, jobs, device, worker.gpu_fraction, oracle is not None)
         if oracle is not None:
-            from autograder.oracle import OracleServer
-            server = OracleServer(job_dir / ORACLE_SOCKET, oracle, uid)
+            server = oracle.serve(job_dir / ORACLE_SOCKET, uid)
         with server:
             pid = worker.start(job_dir, uid, limits)
             owner = ("uid", uid) if uid is not None else ("pgid", pid)

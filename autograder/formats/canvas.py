@@ -27,7 +27,7 @@ from pathlib import Path
 
 from autograder.formats.common import write_csv
 from autograder.formats.tables import summary_rows
-from autograder.grader import SubmissionResult
+from autograder.spec import SubmissionResult
 
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 POINTS_POSSIBLE = "    Points Possible"  # as in Canvas's own export

@@ -41,7 +41,7 @@ from autograder import paths
 from autograder.lateness import TIMESTAMP, from_iso
 
 if TYPE_CHECKING:  # the gradebook is read before PyTorch is loaded
-    from autograder.grader import SubmissionResult
+    from autograder.spec import SubmissionResult
 
 COURSE_ID = "linear-nn-course"  # as in nbgrader_config.py
 AUTOGRADED = "autograded"  # nbgrader's CourseDirectory.autograded_directory, beside submitted/
