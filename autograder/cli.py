@@ -61,12 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--due", action="append", default=[], metavar="[CHAPTER=]DATE",
                    help="the due date (ISO 8601 or nbgrader's '2026-03-01 17:00:00 Europe/Berlin'; "
                         "UTC without a zone) of every chapter graded, or of CHAPTER; repeatable. "
-                        "Default: the gradebook's, with --gradebook")
+                        "Default: the gradebook's (--gradebook's, or the course's when it exists)")
     g.add_argument("--late-penalty", choices=lateness.METHODS, default=None,
                    help="none, zero, or subtract --late-points-per-hour per hour late (default: "
-                        "LateSubmissionPlugin.penalty_method in nbgrader_config.py, else none)")
-    g.add_argument("--late-points-per-hour", type=_positive(float), default=1.0,
-                   help="for --late-penalty subtract (default 1)")
+                        "LatePenalty.penalty_method in nbgrader_config.py, which nbgrader's own "
+                        "path reads too)")
+    g.add_argument("--late-points-per-hour", type=_positive(float), default=None,
+                   help="for --late-penalty subtract (default: LatePenalty.points_per_hour in "
+                        "nbgrader_config.py)")
     g.add_argument("--force", action="store_true",
                    help="re-grade even if the notebook and the grader are unchanged")
     g.add_argument("--roster", type=Path, metavar="CSV",
@@ -260,26 +262,89 @@ def found_line(found: Survey, submitted: Path) -> str:
 
 def _class_context(args, found: Survey) -> tuple[lateness.Deadlines, dict] | None:
     """Due dates, extensions and the late policy; the gradebook's roster. None (with the
-    reason on stderr) when the gradebook cannot be read."""
+    reason on stderr) when the gradebook named by ``--gradebook`` cannot be read, or the late
+    policy cannot be used.
+
+    The due dates come from wherever the instructor set them: ``--due``, else the gradebook —
+    the one ``--gradebook`` names, or the course's own (``nbgrader_config.py``) when it exists.
+    A chapter with neither is graded without lateness, and a line says so and why."""
     due, extensions, roster = due_dates(args.due, found.chapters), {}, {}
-    if args.gradebook:
+    db_url = _db_url(args.gradebook) if args.gradebook else existing_gradebook()
+    if db_url:
+        _say(f"reading due dates, extensions and names from the gradebook {db_url}…")
         from autograder.formats import gradebook
-        _say("reading due dates, extensions and names from the gradebook…")
         try:
-            db_due, extensions, roster = gradebook.read_class(_db_url(args.gradebook), found.chapters)
+            db_due, extensions, roster = gradebook.read_class(db_url, found.chapters)
         except Exception as e:  # noqa: BLE001  a database that cannot be opened: say which and why
-            print(f"cannot read the gradebook {args.gradebook}: {type(e).__name__}: {e}", file=sys.stderr)
-            return None
+            print(f"cannot read the gradebook {db_url}: {type(e).__name__}: {e}", file=sys.stderr)
+            if args.gradebook:
+                return None
+            db_due = {}
         due = {**db_due, **due}
-    policy = lateness.LatePolicy(args.late_penalty or _configured_penalty(), args.late_points_per_hour)
+    policy = _late_policy(args)
+    if policy is None:
+        return None
+    for line in due_lines(found.chapters, due, args.due, db_url, policy):
+        _say(line)
     return lateness.Deadlines(due, extensions, policy), roster
 
 
-def _configured_penalty() -> str:
-    """``LateSubmissionPlugin.penalty_method`` from the course's nbgrader_config.py, or none."""
+def existing_gradebook() -> str | None:
+    """The course's own gradebook (``nbgrader_config.py``'s, or ``gradebook.db``) when it
+    exists: an SQLite file that is there, or any other database URL; else None."""
+    from autograder.formats import gradebook
+    url = gradebook.default_db_url()
+    if url.startswith("sqlite:///"):
+        return url if Path(url[len("sqlite:///"):]).is_file() else None
+    return url
+
+
+def due_lines(chapters: list[str], due: dict, dues: list[str], db_url: str | None,
+              policy: lateness.LatePolicy) -> list[str]:
+    """Where each chapter's due date came from, in one line, and one line naming the
+    chapters graded without lateness, and why."""
+    given = set(due_dates(dues, chapters))
+    dated = [f"{c} {lateness.shown(lateness.iso(due[c]))} (from {'--due' if c in given else 'the gradebook'})"
+             for c in chapters if c in due]
+    lines = [f"due: {'; '.join(dated)}; late work: {policy.describe()}"] if dated else []
+    undated = [c for c in chapters if c not in due]
+    if undated:
+        where = (f"the gradebook {db_url} has none" if db_url else
+                 "no gradebook (nbgrader_config.py's, or --gradebook)")
+        lines.append(f"lateness not applied to {', '.join(undated)}: no due date (no --due, and {where}); "
+                     f"set one with `nbgrader db assignment add {undated[0]} --duedate=...` or --due")
+    return lines
+
+
+def configured_policy(root: Path | None = None) -> lateness.LatePolicy:
+    """The late policy the course's ``nbgrader_config.py`` sets for nbgrader's late-penalty
+    plugin (autograder/nbgrader_plugins.py): the one both grading paths apply.
+
+    Raises:
+        ValueError: a setting the policy does not know, in one line.
+    """
     from autograder.formats.gradebook import course_config
-    method = course_config().get("LateSubmissionPlugin", {}).get("penalty_method", "none")
-    return method if method in lateness.METHODS else "none"
+    return lateness.policy_from_config(course_config(root))
+
+
+def _late_policy(args) -> lateness.LatePolicy | None:
+    """``--late-penalty`` and ``--late-points-per-hour`` over ``nbgrader_config.py``'s policy.
+    With ``--gradebook`` they must agree with it — nbgrader's own path reads only the file,
+    and the gradebook holds one penalty — else None, with the reason on stderr."""
+    try:
+        configured = configured_policy()
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return None
+    wanted = lateness.LatePolicy(args.late_penalty or configured.method,
+                                 args.late_points_per_hour or configured.points_per_hour)
+    if args.gradebook and wanted != configured:
+        print(f"--late-penalty {wanted.method} ({wanted.describe()}) differs from nbgrader_config.py's "
+              f"({configured.describe()}); with --gradebook both grading paths must give the same "
+              f"penalty: set c.{lateness.PLUGIN_SECTION}.penalty_method and .points_per_hour there",
+              file=sys.stderr)
+        return None
+    return wanted
 
 
 def _say(line: str) -> None:
