@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out", type=Path, default=Path("grading-out"))
     g.add_argument("--seed", type=int, default=None, help="draw other inputs than the default")
     g.add_argument("--timeout", type=_positive(float), default=None,
-                   help="seconds of wall time per submission (default 600)")
+                   help="seconds of wall time per submission, all its checks and re-runs together "
+                        "(default: 20 times the reference solutions' time for the chapter, at "
+                        "least 30 s)")
+    g.add_argument("--check-timeout", type=_positive(float), default=None,
+                   help="caps every check's own time limit (default: each check's, 20 s for most)")
     g.add_argument("--memory-mb", type=_positive(int), default=None,
                    help="memory of one submission's processes (default 4096)")
     g.add_argument("--gradebook", nargs="?", const=DEFAULT_DB, default=None, metavar="DB_URL",
@@ -153,8 +157,8 @@ def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dic
     from autograder.runner import Limits
     # on a cluster, cuda names the workers' GPUs (the --resources GPU=1 workers), not this machine's
     device = "cuda" if _cluster(args) and args.device == "cuda" else pick_device(args.device)
-    limits = Limits(**{k: v for k, v in (("submission_seconds", args.timeout), ("memory_mb", args.memory_mb))
-                       if v is not None})
+    limits = Limits(**{k: v for k, v in (("submission_seconds", args.timeout), ("memory_mb", args.memory_mb),
+                                         ("check_seconds", args.check_timeout)) if v is not None})
     try:
         run = batch.grade_class(args.submitted, found, args.out, device=device, jobs=args.jobs,
                                 seed=args.seed, limits=limits, force=args.force, deadlines=deadlines,
