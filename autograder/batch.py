@@ -76,7 +76,7 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
                 jobs: int | None = None, seed: int | None = None, limits: Limits = Limits(),
                 progress: bool = True, force: bool = False, cluster: str | None = None,
                 deadlines: lateness.Deadlines | None = None, roster: dict | None = None,
-                workers=None) -> BatchRun:
+                workers=None, canvas: dict | None = None) -> BatchRun:
     """Grade the submissions ``found`` under ``submitted`` (reusing unchanged results unless
     ``force``); write the reports, with what was not graded and why.
 
@@ -87,6 +87,8 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
         roster: student id → ``last_name``, ``first_name``, ``email`` (from the gradebook),
             for summary.csv.
         workers: a runner.WorkerPool started before the grader was loaded (local runs).
+        canvas: canvas.csv's options, ``assignments`` (chapter → column header) and
+            ``before_penalty`` (formats/canvas.py); recorded in results.json.
     """
     jobs = jobs or os.cpu_count() or 1
     chapters = found.chapters
@@ -119,7 +121,8 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
            "due": {c: lateness.iso(d) for c, d in deadlines.due.items() if c in chapters},
            "late_policy": dataclasses.asdict(deadlines.policy), **({"cluster": cluster} if cluster else {}),
            # seconds one submission may take, per chapter (--timeout, else from the reference's time)
-           **({} if cluster else {"budget_seconds": {c: g.budget() for c, g in graders.items()}})}
+           **({} if cluster else {"budget_seconds": {c: g.budget() for c, g in graders.items()}}),
+           **({"canvas": canvas} if canvas else {})}
     formats.write_all(out, ordered, run, not_graded=found.not_graded, roster=roster)
     return BatchRun(ordered, found.not_graded, len(todo), len(subs) - len(todo), seconds, jobs)
 

@@ -79,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="students' names and LMS ids for summary.csv and canvas.csv: nbgrader's "
                         "student columns (id, first_name, last_name, email, lms_user_id; optionally "
                         "sis_user_id, sis_login_id, section)")
+    g.add_argument("--canvas-assignments", type=Path, metavar="CSV",
+                   help="canvas.csv's column headers: rows 'chapter,Name (id)', each the header of the "
+                        "chapter's assignment in Canvas's gradebook export, so an import fills it "
+                        "(default: the chapter's slug, a new assignment)")
+    g.add_argument("--canvas-before-penalty", action="store_true",
+                   help="canvas.csv's scores before the late penalty, for assignments whose Canvas "
+                        "late policy takes its own")
     where = g.add_mutually_exclusive_group()
     where.add_argument("--cluster", metavar="tcp://HOST:PORT",
                        help="grade on the workers of this Dask scheduler instead of this machine")
@@ -129,14 +136,32 @@ def grade(args) -> int:
             print(line, file=sys.stderr)
         return 1
     _say(found_line(found, args.submitted))
-    context = _class_context(args, found)
+    policy = _late_policy(args)
+    if policy is None:
+        return 2
+    context = _class_context(args, found, policy)
     if context is None:
         return 3
     roster = _roster(args.roster)
     if roster is None:
         return 2
     deadlines, gb_roster = context
-    return _grade_found(args, found, deadlines, {**gb_roster, **roster.get("roster", {})})
+    canvas = _canvas_options(args, found.chapters)
+    if canvas is None:
+        return 2
+    return _grade_found(args, found, deadlines, {**gb_roster, **roster.get("roster", {})}, canvas)
+
+
+def _canvas_options(args, chapters: list[str]) -> dict | None:
+    """canvas.csv's options (formats/canvas.py); None, with the reason on stderr, when the
+    --canvas-assignments file cannot be used."""
+    from autograder.formats.canvas import RosterError, read_assignment_map
+    try:
+        assignments = read_assignment_map(args.canvas_assignments, chapters) if args.canvas_assignments else {}
+    except RosterError as e:
+        print(e, file=sys.stderr)
+        return None
+    return {"assignments": assignments, "before_penalty": args.canvas_before_penalty}
 
 
 def _early_workers(args, found: Survey):
@@ -149,7 +174,7 @@ def _early_workers(args, found: Survey):
     return WorkerPool(count, guess, preload_for({s.chapter for s in found.submissions}))
 
 
-def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dict) -> int:
+def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dict, canvas: dict) -> int:
     """Load the grader (and PyTorch), grade what was found, print the summary, write the gradebook."""
     workers = None if _cluster(args) else _early_workers(args, found)
     from autograder import batch
@@ -162,11 +187,13 @@ def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dic
     try:
         run = batch.grade_class(args.submitted, found, args.out, device=device, jobs=args.jobs,
                                 seed=args.seed, limits=limits, force=args.force, deadlines=deadlines,
-                                roster=roster, workers=workers, **_cluster(args))
+                                roster=roster, workers=workers, canvas=canvas, **_cluster(args))
     except ExecutorError as e:
         print(e, file=sys.stderr)
         return 4
-    print("\n".join(batch.summary_lines(run) + not_graded_lines(run.not_graded)))
+    from autograder.formats.canvas import late_note
+    print("\n".join(batch.summary_lines(run) + not_graded_lines(run.not_graded)
+                    + [n for n in [late_note(run.results, canvas["before_penalty"])] if n]))
     print(f"wrote {args.out}/: grades.csv, summary.csv, results.json, class_report.html and "
           f"feedback/ ({len(run.results)} page(s))")
     return write_gradebook(args.gradebook, run.results, args.submitted, deadlines) if args.gradebook else 0
@@ -177,6 +204,7 @@ def argument_problem(args, known: list[str]) -> str | None:
     for problem in (_submitted_problem(args.submitted), _chapter_problem(args.chapter, known),
                     _out_problem(args.out, args.submitted), _due_problem(args.due, known),
                     _gradebook_problem(args.gradebook), _file_problem("--roster", args.roster),
+                    _file_problem("--canvas-assignments", getattr(args, "canvas_assignments", None)),
                     _file_problem("--scheduler-file", args.scheduler_file)):
         if problem:
             return problem
@@ -264,10 +292,9 @@ def found_line(found: Survey, submitted: Path) -> str:
             f"{students} student(s) in {submitted}; {len(found.not_graded)} folder(s) not graded (listed at the end)")
 
 
-def _class_context(args, found: Survey) -> tuple[lateness.Deadlines, dict] | None:
-    """Due dates, extensions and the late policy; the gradebook's roster. None (with the
-    reason on stderr) when the gradebook named by ``--gradebook`` cannot be read, or the late
-    policy cannot be used.
+def _class_context(args, found: Survey, policy: lateness.LatePolicy) -> tuple[lateness.Deadlines, dict] | None:
+    """Due dates, extensions and the late ``policy``; the gradebook's roster. None (with the
+    reason on stderr) when the gradebook named by ``--gradebook`` cannot be read.
 
     The due dates come from wherever the instructor set them: ``--due``, else the gradebook —
     the one ``--gradebook`` names, or the course's own (``nbgrader_config.py``) when it exists.
@@ -285,9 +312,6 @@ def _class_context(args, found: Survey) -> tuple[lateness.Deadlines, dict] | Non
                 return None
             db_due = {}
         due = {**db_due, **due}
-    policy = _late_policy(args)
-    if policy is None:
-        return None
     for line in due_lines(found.chapters, due, args.due, db_url, policy):
         _say(line)
     return lateness.Deadlines(due, extensions, policy), roster

@@ -21,6 +21,11 @@ below puts them back first when the student's cell is exactly the released one, 
 warning is left for cells a student did change. ``nbgrader_config.py`` lists it in
 ``Autograde.sanitize_preprocessors``; the batch grader's autograded copies use it too.
 
+**Canvas downloads.** ``CanvasFileNames`` is nbgrader's ``FileNameCollectorPlugin`` with
+Canvas's file names as its default (``autograder.formats.canvas.CANVAS_FILENAME_REGEXP``):
+each student id is ``<name>_<Canvas user id>``, the name Canvas put in the file name kept and
+its ``LATE_`` mark dropped, so a student has one id, late or not.
+
 nbgrader imports this module from the course's root (it puts its working folder on
 ``sys.path``). It imports nothing heavy: nbgrader loads it in every ``autograde``.
 """
@@ -32,10 +37,18 @@ import copy
 
 from nbgrader import preprocessors, utils
 from nbgrader.api import MissingEntry
-from nbgrader.plugins import LateSubmissionPlugin
-from traitlets import Enum, Float
+from nbgrader.plugins import FileNameCollectorPlugin, LateSubmissionPlugin
+from traitlets import Enum, Float, Unicode
 
 from autograder.lateness import METHODS, LatePolicy
+
+# Canvas names each downloaded file <name>_[LATE_]<user id>_<submission id>_<file name>
+# (the name: the student's sortable name, lower case, run together: "doejane"; some
+# downloads keep an underscore, "doe_jane"), and a resubmitted file <file name>-<n>.<ext>.
+# student_id takes the name and the user id (with LATE_ between them, which
+# nbgrader_plugins.CanvasFileNames drops), so the student's name survives zip_collect.
+CANVAS_FILENAME_REGEXP = (r".*/(?P<student_id>[^/]*?_(?:LATE_)?\d+)_\d+_"
+                          r"(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$")
 
 
 class LatePenalty(LateSubmissionPlugin):
@@ -82,3 +95,16 @@ class OverwriteCells(preprocessors.OverwriteCells):
         if preprocessors.ClearHiddenTests(parent=self)._remove_hidden_test_region(released) \
                 and released.source == cell.source:
             cell.source = recorded.source
+
+
+class CanvasFileNames(FileNameCollectorPlugin):
+    """``zip_collect`` of a Canvas "Download Submissions" zip (see the module docstring)."""
+
+    named_regexp = Unicode(CANVAS_FILENAME_REGEXP, help="Canvas's download file names, with the "
+                           "groups student_id (name and user id) and file_id.").tag(config=True)
+
+    def collect(self, submitted_file: str) -> dict | None:
+        info = super().collect(submitted_file)
+        if info and info.get("student_id"):
+            info["student_id"] = info["student_id"].replace("_LATE_", "_")
+        return info
