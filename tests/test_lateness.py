@@ -209,3 +209,37 @@ def test_a_policy_nbgrader_does_not_know_is_refused_in_one_line():
     assert lateness.policy_from_config({"LateSubmissionPlugin": {"penalty_method": "zero"}}) == \
         lateness.LatePolicy("zero"), "the base class's section applies, as in traitlets"
     assert lateness.policy_from_config({}) == lateness.LatePolicy("none")
+
+
+# -- due dates from wherever the instructor set them --------------------------------------------
+def class_context(monkeypatch, capsys, db: Path, **args):
+    """The batch grader's due dates for one chapter, with the course's gradebook at ``db``;
+    (deadlines, what it printed)."""
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from autograder.formats import gradebook
+    monkeypatch.setattr(gradebook, "default_db_url", lambda: f"sqlite:///{db}")
+    ns = Namespace(**{"due": [], "gradebook": None, "late_penalty": None, "late_points_per_hour": None, **args})
+    deadlines, _ = cli._class_context(ns, SimpleNamespace(chapters=[CH01]), cli._late_policy(ns))
+    return deadlines, capsys.readouterr().err
+
+
+def test_due_dates_come_from_the_courses_gradebook_without_gradebook_option(tmp_path, monkeypatch, capsys):
+    from autograder.formats.gradebook import open_gradebook
+    db = tmp_path / "gradebook.db"
+    with open_gradebook(f"sqlite:///{db}") as gb:
+        gb.update_or_create_assignment(CH01, duedate=DUE)
+    deadlines, said = class_context(monkeypatch, capsys, db)
+    assert deadlines.due == {CH01: DUE}
+    assert f"due: {CH01} 2026-03-01 16:00 UTC (from the gradebook)" in said
+    deadlines, said = class_context(monkeypatch, capsys, db, due=["2026-03-02 10:00"])
+    assert deadlines.due == {CH01: dt.datetime(2026, 3, 2, 10, 0)} and "(from --due)" in said
+
+
+def test_without_any_due_date_one_line_says_lateness_is_not_applied_and_why(tmp_path, monkeypatch, capsys):
+    deadlines, said = class_context(monkeypatch, capsys, tmp_path / "none.db")
+    assert deadlines.due == {} and not (tmp_path / "none.db").exists(), "no gradebook is created"
+    line, = [x for x in said.splitlines() if "lateness" in x]
+    assert line.startswith(f"lateness not applied to {CH01}: no due date (no --due, and no gradebook")
+    assert f"nbgrader db assignment add {CH01} --duedate=" in line
