@@ -120,8 +120,9 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
            "not_graded": len(found.not_graded), "seconds": seconds,
            "due": {c: lateness.iso(d) for c, d in deadlines.due.items() if c in chapters},
            "late_policy": dataclasses.asdict(deadlines.policy), **({"cluster": cluster} if cluster else {}),
-           # seconds one submission may take, per chapter (--timeout, else from the reference's time)
-           **({} if cluster else {"budget_seconds": {c: g.budget() for c, g in graders.items()}}),
+           # seconds one submission graded now may take, per chapter (--timeout, else from the
+           # reference's time; on a cluster, each worker's own)
+           **({} if cluster else {"budget_seconds": {c: graders[c].budget() for c in sorted({s.chapter for s in todo})}}),
            **({"canvas": canvas} if canvas else {})}
     formats.write_all(out, ordered, run, not_graded=found.not_graded, roster=roster)
     return BatchRun(ordered, found.not_graded, len(todo), len(subs) - len(todo), seconds, jobs)
