@@ -240,12 +240,13 @@ class Grader:
         a function has failed when its exercise still fails with its own stand-ins. An
         exercise with no code of its own whose every piece failed gets a plan with no jobs:
         nothing of the student's is left to test. An exercise that ran out of time is graded
-        again only when a function standing in ran out of time in its own checks (the stand-in
-        removes the cause); otherwise the same code would spend the budget again."""
+        again only when a function standing in was stopped in its own checks, out of time or
+        crashed (the stand-in removes the cause); otherwise the same code would spend the
+        budget again."""
         failed = failed_functions(self.chapter, known) - set(ex.own)
         reach = notebooks.reachable(notebooks.call_graph(sources), set(ex.own) | set(ex.uses)) | set(ex.uses)
         names = tuple(n for n in self.chapter.functions() if n in failed & reach)
-        if timed_out(known[ex.name]) and not set(names) & timed_out_functions(self.chapter, known):
+        if timed_out(known[ex.name]) and not set(names) & stopped_functions(self.chapter, known):
             return None  # the stand-ins would not remove what ran out of time: it would again
         redo = {lead(ex, self.chapter.check(ex.name, r.check)).name
                 for r in known[ex.name].checks if r.status != "passed" and r.kind != "policy"}
@@ -474,10 +475,11 @@ def timed_out(result: ExerciseResult) -> bool:
     return any(r.status == "timeout" for r in result.checks)
 
 
-def timed_out_functions(chapter: Chapter, results: dict[str, ExerciseResult]) -> set[str]:
-    """The student's functions whose own checks ran out of time."""
-    return {name for ex in chapter.exercises if ex.name in results and timed_out(results[ex.name])
-            for name in ex.own}
+def stopped_functions(chapter: Chapter, results: dict[str, ExerciseResult]) -> set[str]:
+    """The student's functions whose own checks were stopped: out of time, or crashed (a
+    runaway may meet the memory or process limit before the time limit)."""
+    return {name for ex in chapter.exercises if ex.name in results
+            and any(r.status in ("timeout", "crashed") for r in results[ex.name].checks) for name in ex.own}
 
 
 def failed_functions(chapter: Chapter, results: dict[str, ExerciseResult]) -> set[str]:

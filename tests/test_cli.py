@@ -169,7 +169,7 @@ def test_an_exercise_that_timed_out_is_stood_in_for_only_where_that_removes_the_
     exercises = {ex.name: ex for ex in g.chapter.exercises}
     known = {name: result(ex, "passed") for name, ex in exercises.items()}
     known["training"] = result(exercises["training"], "timeout")
-    for linreg, rerun in (("failed", False), ("timeout", True)):
+    for linreg, rerun in (("failed", False), ("timeout", True), ("crashed", True)):
         known["linreg"] = result(exercises["linreg"], linreg)
         plan = g.standin_plan(exercises["training"], known, sources)
         assert (plan is not None and plan.names == ("linreg",)) is rerun, linreg
