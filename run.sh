@@ -9,6 +9,7 @@
 #   ./run.sh check NOTEBOOK    a notebook's self-checks as a table
 #   ./run.sh lab [DIR]         a student's JupyterLab on chapters/ (Validate on, instructor tools off)
 #   ./run.sh gradescope CH [ARGS]  write CH's Gradescope autograder bundle: python -m autograder gradescope
+#   ./run.sh formgrader [ARGS] the instructor's JupyterLab, opening at nbgrader's formgrader (as root too)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
@@ -97,5 +98,8 @@ case "$cmd" in
            root=(); [ "$(id -u)" = 0 ] && root=(--allow-root)  # Jupyter refuses root without it
            dir=chapters/; [ $# -gt 0 ] && [ "${1#-}" = "$1" ] && { dir=$1; shift; }
            exec "$VENV/bin/jupyter" lab "$dir" "${root[@]}" "$@" ;;
-  *) sed -n '2,11p' "$0"; exit 2 ;;
+  formgrader) setup  # the venv's own Jupyter configuration: nbgrader's instructor tools on
+           root=(); [ "$(id -u)" = 0 ] && root=(--allow-root)
+           exec "$VENV/bin/jupyter" lab --ip=127.0.0.1 --ServerApp.default_url=/formgrader "${root[@]}" "$@" ;;
+  *) sed -n '2,12p' "$0"; exit 2 ;;
 esac

@@ -25,7 +25,8 @@ from autograder import formats, lateness, sandbox
 from autograder.executors import local
 from autograder.formats.common import atomic_write
 from autograder.chapter import graded_chapters, load_chapter
-from autograder.grader import Grader, SubmissionResult
+from autograder.grader import Grader
+from autograder.spec import SubmissionResult
 from autograder.runner import Limits
 from autograder.sanitize import clean_result, is_grader_failure
 from autograder.submissions import NotGraded, Submission, Survey, refusal, survey
@@ -77,7 +78,7 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
                 jobs: int | None = None, seed: int | None = None, limits: Limits = Limits(),
                 progress: bool = True, force: bool = False, cluster: str | None = None,
                 deadlines: lateness.Deadlines | None = None, roster: dict | None = None,
-                workers=None) -> BatchRun:
+                workers=None, canvas: dict | None = None) -> BatchRun:
     """Grade the submissions ``found`` under ``submitted`` (reusing unchanged results unless
     ``force``); write the reports, with what was not graded and why.
 
@@ -88,6 +89,8 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
         roster: student id → ``last_name``, ``first_name``, ``email`` (from the gradebook),
             for summary.csv.
         workers: a runner.WorkerPool started before the grader was loaded (local runs).
+        canvas: canvas.csv's options, ``assignments`` (chapter → column header) and
+            ``before_penalty`` (formats/canvas.py); recorded in results.json.
     """
     jobs = jobs or os.cpu_count() or 1
     chapters = found.chapters
@@ -120,7 +123,11 @@ def grade_class(submitted: Path, found: Survey, out: Path, device: str = "cpu",
            "sandbox": sandbox.describe(), "graded": len(todo), "reused": len(subs) - len(todo),
            "not_graded": len(found.not_graded), "seconds": seconds,
            "due": {c: lateness.iso(d) for c, d in deadlines.due.items() if c in chapters},
-           "late_policy": dataclasses.asdict(deadlines.policy), **({"cluster": cluster} if cluster else {})}
+           "late_policy": dataclasses.asdict(deadlines.policy), **({"cluster": cluster} if cluster else {}),
+           # seconds one submission graded now may take, per chapter (--timeout, else from the
+           # reference's time; on a cluster, each worker's own)
+           **({} if cluster else {"budget_seconds": {c: graders[c].budget() for c in sorted({s.chapter for s in todo})}}),
+           **({"canvas": canvas} if canvas else {})}
     written = formats.write_all(out, ordered, run, not_graded=found.not_graded, roster=roster)
     return BatchRun(ordered, found.not_graded, len(todo), len(subs) - len(todo), seconds, jobs,
                     tuple(written))

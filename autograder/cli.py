@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out", type=Path, default=Path("grading-out"))
     g.add_argument("--seed", type=int, default=None, help="draw other inputs than the default")
     g.add_argument("--timeout", type=_positive(float), default=None,
-                   help="seconds of wall time per submission (default 600)")
+                   help="seconds of wall time per submission, all its checks and re-runs together "
+                        "(default: 20 times the reference solutions' time for the chapter, at "
+                        "least 30 s)")
+    g.add_argument("--check-timeout", type=_positive(float), default=None,
+                   help="caps every check's own time limit (default: each check's, 20 s for most)")
     g.add_argument("--memory-mb", type=_positive(int), default=None,
                    help="memory of one submission's processes (default 4096)")
     g.add_argument("--gradebook", nargs="?", const=DEFAULT_DB, default=None, metavar="DB_URL",
@@ -61,12 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--due", action="append", default=[], metavar="[CHAPTER=]DATE",
                    help="the due date (ISO 8601 or nbgrader's '2026-03-01 17:00:00 Europe/Berlin'; "
                         "UTC without a zone) of every chapter graded, or of CHAPTER; repeatable. "
-                        "Default: the gradebook's, with --gradebook")
+                        "Default: the gradebook's (--gradebook's, or the course's when it exists)")
     g.add_argument("--late-penalty", choices=lateness.METHODS, default=None,
                    help="none, zero, or subtract --late-points-per-hour per hour late (default: "
-                        "LateSubmissionPlugin.penalty_method in nbgrader_config.py, else none)")
-    g.add_argument("--late-points-per-hour", type=_positive(float), default=1.0,
-                   help="for --late-penalty subtract (default 1)")
+                        "LatePenalty.penalty_method in nbgrader_config.py, which nbgrader's own "
+                        "path reads too)")
+    g.add_argument("--late-points-per-hour", type=_positive(float), default=None,
+                   help="for --late-penalty subtract (default: LatePenalty.points_per_hour in "
+                        "nbgrader_config.py)")
     g.add_argument("--force", action="store_true",
                    help="re-grade even if the notebook and the grader are unchanged")
     g.add_argument("--roster", type=Path, metavar="CSV",
@@ -76,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--allow-unsandboxed", action="store_true",
                    help="grade even where no isolation is possible (no bubblewrap, and Python not "
                         "readable by other users): student code then runs with this grader's rights")
+    g.add_argument("--canvas-assignments", type=Path, metavar="CSV",
+                   help="canvas.csv's column headers: rows 'chapter,Name (id)', each the header of the "
+                        "chapter's assignment in Canvas's gradebook export, so an import fills it "
+                        "(default: the chapter's slug, a new assignment)")
+    g.add_argument("--canvas-before-penalty", action="store_true",
+                   help="canvas.csv's scores before the late penalty, for assignments whose Canvas "
+                        "late policy takes its own")
     where = g.add_mutually_exclusive_group()
     where.add_argument("--cluster", metavar="tcp://HOST:PORT",
                        help="grade on the workers of this Dask scheduler instead of this machine")
@@ -129,14 +142,32 @@ def grade(args) -> int:
             print(line, file=sys.stderr)
         return 1
     _say(found_line(found, args.submitted))
-    context = _class_context(args, found)
+    policy = _late_policy(args)
+    if policy is None:
+        return 2
+    context = _class_context(args, found, policy)
     if context is None:
         return 3
     roster = _roster(args.roster)
     if roster is None:
         return 2
     deadlines, gb_roster = context
-    return _grade_found(args, found, deadlines, {**gb_roster, **roster.get("roster", {})})
+    canvas = _canvas_options(args, found.chapters)
+    if canvas is None:
+        return 2
+    return _grade_found(args, found, deadlines, {**gb_roster, **roster.get("roster", {})}, canvas)
+
+
+def _canvas_options(args, chapters: list[str]) -> dict | None:
+    """canvas.csv's options (formats/canvas.py); None, with the reason on stderr, when the
+    --canvas-assignments file cannot be used."""
+    from autograder.formats.canvas import RosterError, read_assignment_map
+    try:
+        assignments = read_assignment_map(args.canvas_assignments, chapters) if args.canvas_assignments else {}
+    except RosterError as e:
+        print(e, file=sys.stderr)
+        return None
+    return {"assignments": assignments, "before_penalty": args.canvas_before_penalty}
 
 
 def _early_workers(args, found: Survey):
@@ -149,7 +180,7 @@ def _early_workers(args, found: Survey):
     return WorkerPool(count, guess, preload_for({s.chapter for s in found.submissions}))
 
 
-def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dict) -> int:
+def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dict, canvas: dict) -> int:
     """Load the grader (and PyTorch), grade what was found, print the summary, write the gradebook."""
     from autograder import sandbox
     if args.allow_unsandboxed:
@@ -164,16 +195,18 @@ def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dic
     from autograder.runner import Limits
     # on a cluster, cuda names the workers' GPUs (the --resources GPU=1 workers), not this machine's
     device = "cuda" if _cluster(args) and args.device == "cuda" else pick_device(args.device)
-    limits = Limits(**{k: v for k, v in (("submission_seconds", args.timeout), ("memory_mb", args.memory_mb))
-                       if v is not None})
+    limits = Limits(**{k: v for k, v in (("submission_seconds", args.timeout), ("memory_mb", args.memory_mb),
+                                         ("check_seconds", args.check_timeout)) if v is not None})
     try:
         run = batch.grade_class(args.submitted, found, args.out, device=device, jobs=args.jobs,
                                 seed=args.seed, limits=limits, force=args.force, deadlines=deadlines,
-                                roster=roster, workers=workers, **_cluster(args))
+                                roster=roster, workers=workers, canvas=canvas, **_cluster(args))
     except ExecutorError as e:
         print(e, file=sys.stderr)
         return 4
-    print("\n".join(batch.summary_lines(run) + not_graded_lines(run.not_graded)))
+    from autograder.formats.canvas import late_note
+    print("\n".join(batch.summary_lines(run) + not_graded_lines(run.not_graded)
+                    + [n for n in [late_note(run.results, canvas["before_penalty"])] if n]))
     print(batch.wrote_line(args.out, run))
     return write_gradebook(args.gradebook, run.results, args.submitted, deadlines) if args.gradebook else 0
 
@@ -183,6 +216,7 @@ def argument_problem(args, known: list[str]) -> str | None:
     for problem in (_submitted_problem(args.submitted), _chapter_problem(args.chapter, known),
                     _out_problem(args.out, args.submitted), _due_problem(args.due, known),
                     _gradebook_problem(args.gradebook), _file_problem("--roster", args.roster),
+                    _file_problem("--canvas-assignments", getattr(args, "canvas_assignments", None)),
                     _file_problem("--scheduler-file", args.scheduler_file)):
         if problem:
             return problem
@@ -270,28 +304,87 @@ def found_line(found: Survey, submitted: Path) -> str:
             f"{students} student(s) in {submitted}; {len(found.not_graded)} folder(s) not graded (listed at the end)")
 
 
-def _class_context(args, found: Survey) -> tuple[lateness.Deadlines, dict] | None:
-    """Due dates, extensions and the late policy; the gradebook's roster. None (with the
-    reason on stderr) when the gradebook cannot be read."""
+def _class_context(args, found: Survey, policy: lateness.LatePolicy) -> tuple[lateness.Deadlines, dict] | None:
+    """Due dates, extensions and the late ``policy``; the gradebook's roster. None (with the
+    reason on stderr) when the gradebook named by ``--gradebook`` cannot be read.
+
+    The due dates come from wherever the instructor set them: ``--due``, else the gradebook —
+    the one ``--gradebook`` names, or the course's own (``nbgrader_config.py``) when it exists.
+    A chapter with neither is graded without lateness, and a line says so and why."""
     due, extensions, roster = due_dates(args.due, found.chapters), {}, {}
-    if args.gradebook:
+    db_url = _db_url(args.gradebook) if args.gradebook else existing_gradebook()
+    if db_url:
+        _say(f"reading due dates, extensions and names from the gradebook {db_url}…")
         from autograder.formats import gradebook
-        _say("reading due dates, extensions and names from the gradebook…")
         try:
-            db_due, extensions, roster = gradebook.read_class(_db_url(args.gradebook), found.chapters)
+            db_due, extensions, roster = gradebook.read_class(db_url, found.chapters)
         except Exception as e:  # noqa: BLE001  a database that cannot be opened: say which and why
-            print(f"cannot read the gradebook {args.gradebook}: {type(e).__name__}: {e}", file=sys.stderr)
-            return None
+            print(f"cannot read the gradebook {db_url}: {type(e).__name__}: {e}", file=sys.stderr)
+            if args.gradebook:
+                return None
+            db_due = {}
         due = {**db_due, **due}
-    policy = lateness.LatePolicy(args.late_penalty or _configured_penalty(), args.late_points_per_hour)
+    for line in due_lines(found.chapters, due, args.due, db_url, policy):
+        _say(line)
     return lateness.Deadlines(due, extensions, policy), roster
 
 
-def _configured_penalty() -> str:
-    """``LateSubmissionPlugin.penalty_method`` from the course's nbgrader_config.py, or none."""
+def existing_gradebook() -> str | None:
+    """The course's own gradebook (``nbgrader_config.py``'s, or ``gradebook.db``) when it
+    exists: an SQLite file that is there, or any other database URL; else None."""
+    from autograder.formats import gradebook
+    url = gradebook.default_db_url()
+    if url.startswith("sqlite:///"):
+        return url if Path(url[len("sqlite:///"):]).is_file() else None
+    return url
+
+
+def due_lines(chapters: list[str], due: dict, dues: list[str], db_url: str | None,
+              policy: lateness.LatePolicy) -> list[str]:
+    """Where each chapter's due date came from, in one line, and one line naming the
+    chapters graded without lateness, and why."""
+    given = set(due_dates(dues, chapters))
+    dated = [f"{c} {lateness.shown(lateness.iso(due[c]))} (from {'--due' if c in given else 'the gradebook'})"
+             for c in chapters if c in due]
+    lines = [f"due: {'; '.join(dated)}; late work: {policy.describe()}"] if dated else []
+    undated = [c for c in chapters if c not in due]
+    if undated:
+        where = (f"the gradebook {db_url} has none" if db_url else
+                 "no gradebook (nbgrader_config.py's, or --gradebook)")
+        lines.append(f"lateness not applied to {', '.join(undated)}: no due date (no --due, and {where}); "
+                     f"set one with `nbgrader db assignment add {undated[0]} --duedate=...` or --due")
+    return lines
+
+
+def configured_policy(root: Path | None = None) -> lateness.LatePolicy:
+    """The late policy the course's ``nbgrader_config.py`` sets for nbgrader's late-penalty
+    plugin (autograder/nbgrader_plugins.py): the one both grading paths apply.
+
+    Raises:
+        ValueError: a setting the policy does not know, in one line.
+    """
     from autograder.formats.gradebook import course_config
-    method = course_config().get("LateSubmissionPlugin", {}).get("penalty_method", "none")
-    return method if method in lateness.METHODS else "none"
+    return lateness.policy_from_config(course_config(root))
+
+
+def _late_policy(args) -> lateness.LatePolicy | None:
+    """``--late-penalty`` and ``--late-points-per-hour`` over ``nbgrader_config.py``'s policy.
+    With ``--gradebook`` they must agree with it — nbgrader's own path reads only the file,
+    and the gradebook holds one penalty — else None, with the reason on stderr."""
+    try:
+        configured = configured_policy()
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return None
+    wanted = lateness.LatePolicy(args.late_penalty or configured.method,
+                                 args.late_points_per_hour or configured.points_per_hour)
+    if args.gradebook and wanted != configured:
+        print(f"--late-penalty {wanted.method} ({wanted.describe()}) differs from nbgrader_config.py's "
+              f"({configured.describe()}); with --gradebook both grading paths must give the same "
+              f"penalty: set c.{lateness.PLUGIN_SECTION}.penalty_method and .points_per_hour there",
+              file=sys.stderr)
+        return None
+    return wanted
 
 
 def _say(line: str) -> None:

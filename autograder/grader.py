@@ -25,7 +25,7 @@ from autograder.oracle import Oracle
 from autograder.untrusted import standin, wire
 from autograder.chapter import Chapter, reference_namespace
 from autograder.spec import (Check, CheckFailed, CheckResult, Context, Exercise, ExerciseResult,
-                             seed_everything)
+                             SubmissionResult, seed_everything)  # SubmissionResult: re-exported
 from autograder.tolerances import tolerance
 from course.selfcheck import error_hint
 
@@ -33,53 +33,18 @@ DEFAULT_SEED = 20251121  # the course's default; instructors pass --seed to draw
 # A check run with stand-ins waits for answers from the grader (a round trip per call and
 # per backward pass): it gets this many times its usual time limit.
 STANDIN_SLOWDOWN = 4
+# A submission's time budget, unless --timeout sets one: this many times what the reference
+# solutions take for all of the chapter's checks, and never less than BUDGET_FLOOR seconds
+# (the harness's fork, a slow machine, a correct but slower solution). It covers every
+# phase of the submission: its cells, its checks, and the re-runs with stand-ins.
+BUDGET_FACTOR = 20
+BUDGET_FLOOR = 30.0
 
 
 def derive_seed(seed: int, *names: object) -> int:
     """A 31-bit seed for one purpose, derived from the run's seed and names."""
     digest = hashlib.sha256(repr((seed,) + names).encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-@dataclass(frozen=True)
-class SubmissionResult:
-    """A student's results for one chapter."""
-    student_id: str
-    chapter: str
-    exercises: tuple[ExerciseResult, ...]
-    error: str | None = None  # the notebook could not be graded at all
-    notebook_sha256: str = ""
-    seconds: float = 0.0
-    student_output: str = ""
-    timings: dict = field(default_factory=dict)  # seconds per stage (benchmarks/profile.py)
-    # Set by batch.py from the class folder (see submissions.py, lateness.py):
-    notebook: str = ""  # the file graded, relative to the class folder
-    note: str = ""  # what else its folder held and why this file was graded; timestamp problems
-    duedate: str = ""  # the chapter's due date, ISO 8601 in UTC ("" if none)
-    timestamp: str = ""  # when it was submitted (nbgrader's timestamp.txt), ISO 8601 in UTC
-    seconds_late: float = 0.0  # after the due date and any extension
-    late_penalty: float = 0.0  # points off the total for lateness
-
-    @property
-    def score(self) -> float:
-        return round(sum(e.score for e in self.exercises), 6)
-
-    @property
-    def final_score(self) -> float:
-        """The score after the late penalty (``score`` in ``nbgrader export``)."""
-        return round(self.score - self.late_penalty, 6)
-
-    @property
-    def max_score(self) -> float:
-        return sum(e.max_score for e in self.exercises)
-
-    def to_json(self) -> dict:
-        return {**dataclasses.asdict(self), "exercises": [e.to_json() for e in self.exercises]}
-
-    @staticmethod
-    def from_json(data: dict) -> "SubmissionResult":
-        exercises = tuple(ExerciseResult.from_json(e) for e in data["exercises"])
-        return SubmissionResult(**{**data, "exercises": exercises})
 
 
 @dataclass
@@ -94,6 +59,7 @@ class Grader:
         self._refs: dict[tuple, Any] = {}
         self._ref_dir: Path | None = None
         self.reference_seconds = 0.0  # spent getting reference answers (for the profile)
+        self._reference_time: float | None = None
         self._lock = threading.Lock()
         self._inputs = {(ex.name, c.name): self.inputs_for(ex, c)
                         for ex in self.chapter.exercises for c in ex.checks
@@ -136,7 +102,7 @@ class Grader:
                 start = time.monotonic()
                 self._refs[key] = references.cached(
                     self.reference_folder() / f"{exercise.name}.{check.name}",
-                    lambda: self._reference_runs(exercise, check))
+                    lambda: self._timed_reference_runs(exercise, check))
                 self.reference_seconds += time.monotonic() - start
             return self._refs[key]
 
@@ -155,8 +121,57 @@ class Grader:
                                               references.cache_key(self.chapter.slug, self.seed, self.device))
         return self._ref_dir
 
-    def _reference_runs(self, exercise: Exercise, check: Check) -> Any:
-        outs = [self._reference_run(exercise, check, v) for v in range(check.reference_variants)]
+    # -- the time budget -------------------------------------------------------------
+    def budget(self) -> float:
+        """Seconds of wall time one submission may take, all phases together: the limits'
+        ``submission_seconds`` when set (``--timeout``), else ``BUDGET_FACTOR`` times the
+        reference solutions' time for every check, at least ``BUDGET_FLOOR``."""
+        if self.limits.submission_seconds is not None:
+            return float(self.limits.submission_seconds)
+        return round(max(BUDGET_FLOOR, BUDGET_FACTOR * self.reference_time()), 1)
+
+    def reference_time(self) -> float:
+        """Seconds the reference solutions take for all of the chapter's probes: measured when
+        each reference answer is computed, kept beside it (``<exercise>.<check>.seconds``),
+        and measured once more where a stored answer has no time."""
+        with self._lock:
+            if self._reference_time is None:
+                self._reference_time = sum(self._check_time(ex, check) for ex in self.chapter.exercises
+                                           for check in ex.checks if check.probe and lead(ex, check) is check)
+            return self._reference_time
+
+    def _check_time(self, exercise: Exercise, check: Check) -> float:
+        try:
+            return float(self._time_file(exercise, check).read_text())
+        except (OSError, ValueError):
+            with references.RNG_LOCK:
+                return self._timed_reference_runs(exercise, check, keep=False)
+
+    def _time_file(self, exercise: Exercise, check: Check) -> Path:
+        return self.reference_folder() / f"{exercise.name}.{check.name}.seconds"
+
+    def _timed_reference_runs(self, exercise: Exercise, check: Check, keep: bool = True) -> Any:
+        """The reference's answers (``keep``), or only the seconds its first run took; either
+        way that time — what a student's one run of the check compares with (other variants
+        are the grader's own calibration) — is written beside the stored answers."""
+        timing: dict = {}
+        value = self._reference_runs(exercise, check, timing) if keep else self._reference_runs(exercise, check, timing, 1)
+        try:
+            self._time_file(exercise, check).parent.mkdir(parents=True, exist_ok=True)
+            self._time_file(exercise, check).write_text(f"{timing['first']:.4f}\n")
+        except OSError:
+            pass  # a read-only course folder: measured again by the next grader
+        return value if keep else timing["first"]
+
+    def _reference_runs(self, exercise: Exercise, check: Check, timing: dict | None = None,
+                        variants: int | None = None) -> Any:
+        """The reference's outputs for every variant of the check (the first ``variants``);
+        ``timing["first"]``: the seconds of the first run."""
+        start = time.monotonic()
+        outs = [self._reference_run(exercise, check, 0)]
+        if timing is not None:
+            timing["first"] = time.monotonic() - start
+        outs += [self._reference_run(exercise, check, v) for v in range(1, variants or check.reference_variants)]
         return outs if check.reference_variants > 1 else outs[0]
 
     def _reference_run(self, exercise: Exercise, check: Check, variant: int) -> Any:
@@ -189,20 +204,22 @@ class Grader:
             return self._unreadable(student_id, f"cannot read {Path(path).name}: {e.strerror}", start)
         program = notebooks.build_program(self.chapter.release(), student_nb)
         steps = [(s.kind, s.label, s.source) for s in program.steps]
+        limits = dataclasses.replace(self.limits, submission_seconds=self.budget())
+        deadline = time.monotonic() + limits.submission_seconds  # one budget for every phase below
         clock.lap("read")
-        report = runner.run(steps, list(self._jobs().values()), self.device, self.limits, worker)
+        report = runner.run(steps, list(self._jobs().values()), self.device, limits, worker, deadline=deadline)
         clock.lap("harness", report.seconds)
         reference_before = self.reference_seconds
         known = {ex.name: self._exercise_result(ex, program, report) for ex in self.chapter.exercises}
         for ex in self.chapter.exercises:  # in order: a stand-in's verdict is the final one
             plan = self.standin_plan(ex, known, program.sources())
-            if plan is None:
-                continue
+            if plan is None or (plan.jobs and time.monotonic() >= deadline):  # the budget is spent:
+                continue  # the first verdict stands
             stood = {}
             if plan.jobs:
                 clock.lap("compare")
-                again = runner.run(steps, plan.jobs, self.device, self.limits, worker,
-                                   Oracle(self.chapter, self.device, plan.names))
+                again = runner.run(steps, plan.jobs, self.device, limits, worker,
+                                   Oracle(self.chapter, self.device, plan.names), deadline=deadline)
                 clock.lap("standins")
                 for job in plan.jobs:
                     out = again.outputs.get(job.index, NO_ANSWER)
@@ -225,10 +242,15 @@ class Grader:
         checks), and the probe jobs to run so. ``known`` holds each exercise's latest result:
         a function has failed when its exercise still fails with its own stand-ins. An
         exercise with no code of its own whose every piece failed gets a plan with no jobs:
-        nothing of the student's is left to test."""
+        nothing of the student's is left to test. An exercise that ran out of time is graded
+        again only when a function standing in was stopped in its own checks, out of time or
+        crashed (the stand-in removes the cause); otherwise the same code would spend the
+        budget again."""
         failed = failed_functions(self.chapter, known) - set(ex.own)
         reach = notebooks.reachable(notebooks.call_graph(sources), set(ex.own) | set(ex.uses)) | set(ex.uses)
         names = tuple(n for n in self.chapter.functions() if n in failed & reach)
+        if timed_out(known[ex.name]) and not set(names) & stopped_functions(self.chapter, known):
+            return None  # the stand-ins would not remove what ran out of time: it would again
         redo = {lead(ex, self.chapter.check(ex.name, r.check)).name
                 for r in known[ex.name].checks if r.status != "passed" and r.kind != "policy"}
         if not names or not redo:
@@ -464,6 +486,17 @@ class StandInPlan:
         listed = ", ".join(f"`{n}`" for n in self.names)
         return (f"not graded: your {listed} did not pass their own checks, and this exercise has "
                 "no code of its own, so nothing of yours is left for it to test")
+
+
+def timed_out(result: ExerciseResult) -> bool:
+    return any(r.status == "timeout" for r in result.checks)
+
+
+def stopped_functions(chapter: Chapter, results: dict[str, ExerciseResult]) -> set[str]:
+    """The student's functions whose own checks were stopped: out of time, or crashed (a
+    runaway may meet the memory or process limit before the time limit)."""
+    return {name for ex in chapter.exercises if ex.name in results
+            and any(r.status in ("timeout", "crashed") for r in results[ex.name].checks) for name in ex.own}
 
 
 def failed_functions(chapter: Chapter, results: dict[str, ExerciseResult]) -> set[str]:

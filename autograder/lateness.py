@@ -13,8 +13,13 @@ The penalty (:class:`LatePolicy`) follows nbgrader's ``LateSubmissionPlugin``:
   whole hour — the per-hour plugin of nbgrader's documentation.
 
 As nbgrader's ``AssignLatePenalties`` does, the penalty is kept between 0 and the score.
-Instructors set the method as in nbgrader (``c.LateSubmissionPlugin.penalty_method`` in
-``nbgrader_config.py``) or with ``--late-penalty``.
+
+One policy for both grading paths: the course's ``nbgrader_config.py`` sets nbgrader's
+late-penalty plugin to :class:`autograder.nbgrader_plugins.LatePenalty`, which computes the
+penalty with this module, and names the policy in its section
+(``c.LatePenalty.penalty_method``, ``c.LatePenalty.points_per_hour``); the batch grader reads
+the same two values (:func:`policy_from_config`), so ``nbgrader autograde`` and the batch
+grader store the same penalty in the gradebook.
 """
 from __future__ import annotations
 
@@ -44,6 +49,31 @@ class LatePolicy:
         return {"none": "late work is recorded, not penalised",
                 "zero": "late work scores zero",
                 "subtract": f"{self.points_per_hour:g} point(s) off per hour late"}[self.method]
+
+
+PLUGIN_SECTION = "LatePenalty"  # nbgrader_config.py's section for autograder.nbgrader_plugins.LatePenalty
+
+
+def policy_from_config(config: dict) -> LatePolicy:
+    """The late policy that ``nbgrader_config.py`` (as a nested dict) sets: its ``LatePenalty``
+    section, over ``LateSubmissionPlugin``'s (the plugin's base class: traitlets gives a
+    subclass its base's settings too); ``none`` when neither says.
+
+    Raises:
+        ValueError: a method or a number of points that is not one of the policy's, in one line.
+    """
+    merged = {**dict(config.get("LateSubmissionPlugin", {})), **dict(config.get(PLUGIN_SECTION, {}))}
+    method = merged.get("penalty_method", "none")
+    if method not in METHODS:
+        raise ValueError(f"nbgrader_config.py: penalty_method {method!r} is not one of {', '.join(METHODS)}")
+    try:
+        points = float(merged.get("points_per_hour", 1.0))
+    except (TypeError, ValueError):
+        points = -1.0
+    if points <= 0:
+        raise ValueError(f"nbgrader_config.py: points_per_hour {merged.get('points_per_hour')!r} "
+                         "is not a number greater than 0")
+    return LatePolicy(method, points)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,11 @@ class Oracle:
         self.types = getattr(module, "STANDIN_TYPES", {})
         self.device, self.names, self.calls = torch.device(device), set(names), 0
 
+    def serve(self, path: Path, uid: int | None) -> "OracleServer":
+        """A server answering this oracle's stand-ins on the socket ``path`` (for ``uid``), to
+        use as a context manager around a job (runner.py knows it only as that)."""
+        return OracleServer(path, self, uid)
+
     def answer(self, message: dict) -> dict:
         """The answer to one request; never raises (a fault is an ``error`` answer)."""
         try:

@@ -43,12 +43,16 @@ MAX_EVENT_BYTES = 64 * 2**10  # one progress line (a cell's error with its trace
 MAX_ERROR = 20_000  # characters of an error message kept
 MAX_OUTPUT_BYTES = 256 * 2**20  # one check's answer (out_<i>.bin)
 
+DEFAULT_SUBMISSION_SECONDS = 600.0  # a run() given neither a deadline nor a budget
+
 
 @dataclass(frozen=True)
 class Limits:
     """Resource limits for one submission's harness; named in every message that cites them."""
     cell_seconds: float = 30.0  # wall time to run one solution cell at load
-    submission_seconds: float = 600.0  # wall time for all of a submission's checks
+    # wall time for all of a submission's cells and checks; None: the grader's budget,
+    # derived from the reference solutions' time (grader.Grader.budget)
+    submission_seconds: float | None = None
     memory_mb: int = 4096  # resident memory of all the job's processes together
     cpu_seconds: int = 900  # CPU time of one job process
     processes: int = 256  # processes and threads of the job's user
@@ -56,8 +60,10 @@ class Limits:
     check_seconds: float | None = None  # caps every check's own time limit when set
 
     def describe(self) -> str:
+        budget = (f"{self.submission_seconds:g} s" if self.submission_seconds is not None
+                  else "a budget from the reference's time")
         return (f"{self.memory_mb} MB memory, {self.cpu_seconds} s CPU, {self.processes} "
-                f"processes, {self.submission_seconds:g} s per submission")
+                f"processes, {budget} per submission")
 
     def rlimits(self) -> dict[str, int]:
         """The per-process limits the worker sets before running a job."""
@@ -236,15 +242,22 @@ class Worker:
 
 
 def run(steps: list[tuple[str, str, str]], jobs: list[ProbeJob], device: str,
-        limits: Limits = Limits(), worker: Worker | None = None, oracle=None) -> HarnessReport:
+        limits: Limits = Limits(), worker: Worker | None = None, oracle=None,
+        deadline: float | None = None) -> HarnessReport:
     """Run the program's ``steps`` — ``("cell", label, source)`` or ``("probe", exercise, "")``,
     where that exercise's jobs run — in a sandboxed child; jobs without a probe step run at
-    the end. ``oracle`` (autograder.oracle.Oracle) answers the jobs' stand-ins, if any.
-    Never raises for student faults."""
+    the end. ``oracle`` (autograder.oracle.Oracle, or anything with its ``serve``) answers
+    the jobs' stand-ins, if any. ``deadline`` (``time.monotonic()``) ends the run, for a
+    submission whose budget spans several runs; else ``limits.submission_seconds`` from now
+    (``DEFAULT_SUBMISSION_SECONDS`` when unset). After a check of an exercise runs out of
+    time, that exercise's remaining checks are not run (one message says why): the same
+    code would spend the budget again. Never raises for student faults."""
     own = worker is None
     worker = worker or Worker(device)
     report = HarnessReport()
-    deadline = time.monotonic() + limits.submission_seconds
+    budget = limits.submission_seconds or DEFAULT_SUBMISSION_SECONDS
+    limits = limits if limits.submission_seconds else Limits(**{**limits.__dict__, "submission_seconds": budget})
+    deadline = deadline if deadline is not None else time.monotonic() + budget
     remaining, skip = list(jobs), set()
     try:
         for attempt in range(len(steps) + len(jobs) + 1):
@@ -262,8 +275,17 @@ def run(steps: list[tuple[str, str, str]], jobs: list[ProbeJob], device: str,
                 break
             kind, where = stopped
             if kind == "cell":
-                skip.add(next(i for i, (k, lab, _) in enumerate(steps) if k == "cell" and lab == where[0]))
+                cell = next((i for i, (k, lab, _) in enumerate(steps) if k == "cell" and lab == where[0]), None)
+                if cell is None:  # a label the job made up (it writes its own progress file)
+                    for j in remaining:
+                        report.outputs.setdefault(j.index, _fault("crashed", "the harness reported a cell it was not given"))
+                    break
+                skip.add(cell)
                 report.cell_errors[where[0]] = where[1]
+            elif report.outputs.get(where, {}).get("status") == "timeout":
+                timed_out = next((j for j in remaining if j.index == where), None)
+                if timed_out is not None:
+                    _skip_exercise(timed_out, remaining, report)
             remaining = [j for j in remaining if j.index not in report.outputs]
             report.restarts += 1
             if time.monotonic() >= deadline:
@@ -278,6 +300,15 @@ def run(steps: list[tuple[str, str, str]], jobs: list[ProbeJob], device: str,
     return report
 
 
+def _skip_exercise(timed_out: ProbeJob, remaining: list[ProbeJob], report: HarnessReport) -> None:
+    """Every check of ``timed_out``'s exercise not yet run: not run, with one message."""
+    why = (f"not run: an earlier check of `{timed_out.exercise}` ({timed_out.check}) ran out of "
+           "time, so its other checks were skipped")
+    for j in remaining:
+        if j.exercise == timed_out.exercise and j.index not in report.outputs:
+            report.outputs[j.index] = _fault("timeout", why)
+
+
 def _attempt(worker: Worker, steps, jobs: list[ProbeJob], device: str, limits: Limits,
              deadline: float, report: HarnessReport, oracle=None):
     """One forked job: prepare its folder, start it (with its stand-ins' server, if any),
@@ -290,8 +321,7 @@ def _attempt(worker: Worker, steps, jobs: list[ProbeJob], device: str, limits: L
     try:
         _prepare(job_dir, uid, steps, jobs, device, worker.gpu_fraction, oracle is not None)
         if oracle is not None:
-            from autograder.oracle import OracleServer
-            server = OracleServer(job_dir / ORACLE_SOCKET, oracle, uid)
+            server = oracle.serve(job_dir / ORACLE_SOCKET, uid)
         with server:
             pid = worker.start(job_dir, uid, limits)
             owner = ("uid", uid) if uid is not None else ("pgid", pid)

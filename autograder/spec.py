@@ -192,6 +192,46 @@ def _reported(exercise: Exercise, failed: list[CheckResult]) -> list[str]:
         out.append(first + counted + newline + trace)
     return out
 
+@dataclass(frozen=True)
+class SubmissionResult:
+    """A student's results for one chapter."""
+    student_id: str
+    chapter: str
+    exercises: tuple[ExerciseResult, ...]
+    error: str | None = None  # the notebook could not be graded at all
+    notebook_sha256: str = ""
+    seconds: float = 0.0
+    student_output: str = ""
+    timings: dict = field(default_factory=dict)  # seconds per stage (benchmarks/profile.py)
+    # Set by batch.py from the class folder (see submissions.py, lateness.py):
+    notebook: str = ""  # the file graded, relative to the class folder
+    note: str = ""  # what else its folder held and why this file was graded; timestamp problems
+    duedate: str = ""  # the chapter's due date, ISO 8601 in UTC ("" if none)
+    timestamp: str = ""  # when it was submitted (nbgrader's timestamp.txt), ISO 8601 in UTC
+    seconds_late: float = 0.0  # after the due date and any extension
+    late_penalty: float = 0.0  # points off the total for lateness
+
+    @property
+    def score(self) -> float:
+        return round(sum(e.score for e in self.exercises), 6)
+
+    @property
+    def final_score(self) -> float:
+        """The score after the late penalty (``score`` in ``nbgrader export``)."""
+        return round(self.score - self.late_penalty, 6)
+
+    @property
+    def max_score(self) -> float:
+        return sum(e.max_score for e in self.exercises)
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "exercises": [e.to_json() for e in self.exercises]}
+
+    @staticmethod
+    def from_json(data: dict) -> "SubmissionResult":
+        exercises = tuple(ExerciseResult.from_json(e) for e in data["exercises"])
+        return SubmissionResult(**{**data, "exercises": exercises})
+
 
 def standin_note(names: list[str]) -> str:
     """The feedback's line about stand-ins: ``graded with a working `accuracy`, since yours

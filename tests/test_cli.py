@@ -107,3 +107,91 @@ def test_check_prints_a_table_of_self_checks(tmp_path):
     assert proc.returncode == 1
     assert "✗ sgd" in proc.stdout and "not written yet" in proc.stdout
     assert "0 of 5 exercises pass their self-checks" in proc.stdout
+
+
+# -- a runaway notebook costs its budget, not minutes -----------------------------------------
+from tests.corpus import SOLUTION, Case  # noqa: E402
+
+LOOP = "    while True:\n        pass\n"
+RUNAWAY = Case("runaway", replace={"linreg": "def linreg(X, w, b):\n" + LOOP,
+                                   "squared_loss": "def squared_loss(y_hat, y):\n" + LOOP,
+                                   "sgd": "def sgd(params, lr, batch_size):\n" + LOOP})
+BUDGET, CHECK_LIMIT = 6, 2
+
+
+@pytest.fixture(scope="module")
+def runaway_class(tmp_path_factory):
+    """A correct submission and one whose three functions loop for ever, graded with a small
+    budget and per-check limit from the command line; (exit status, stderr, results.json)."""
+    tmp = tmp_path_factory.mktemp("runaway")
+    for case in (SOLUTION, RUNAWAY):
+        write_case(CHAPTER, case, tmp / "submitted")
+    proc = run("grade", "submitted", "--chapter", CHAPTER, "--jobs", "2", "--device", "cpu", "--out", "grades",
+               "--timeout", str(BUDGET), "--check-timeout", str(CHECK_LIMIT), cwd=tmp)
+    return proc.returncode, proc.stderr, json.loads((tmp / "grades" / "results.json").read_text())
+
+
+def test_a_runaway_costs_at_most_its_budget(runaway_class):
+    rc, err, results = runaway_class
+    assert rc == 0, err
+    subs = {s["student_id"]: s for s in results["submissions"]}
+    assert subs["solution"]["score"] == subs["solution"]["max_score"]
+    assert subs["runaway"]["seconds"] <= BUDGET + 2, "the budget spans every check and re-run"
+    assert results["run"]["budget_seconds"] == {CHAPTER: BUDGET}
+
+
+def test_checks_after_a_time_out_are_skipped_with_one_message_and_never_stood_in_for(runaway_class):
+    _, _, results = runaway_class
+    runaway = next(s for s in results["submissions"] if s["student_id"] == "runaway")
+    checks = {(ex["exercise"], c["check"]): c for ex in runaway["exercises"] for c in ex["checks"]}
+    assert f"the check's time limit ({CHECK_LIMIT:g} s)" in checks["linreg", "values"]["message"]
+    assert checks["linreg", "gradient"]["message"] == \
+        "not run: an earlier check of `linreg` (values) ran out of time, so its other checks were skipped"
+    assert all(c["status"] == "timeout" for (ex, _), c in checks.items() if ex in ("linreg", "squared_loss", "sgd"))
+    assert any(f"time limit ({BUDGET:g} s) was used up" in c["message"] for c in checks.values())
+    assert not any(c["standins"] for c in checks.values()), "the budget was spent: no stand-in re-run"
+
+
+def test_an_exercise_that_timed_out_is_stood_in_for_only_where_that_removes_the_cause():
+    """Training timed out: graded again with a working `linreg` only when `linreg` itself ran
+    out of time in its own checks; a `linreg` that merely failed would not explain the time-out,
+    and the re-run would spend the budget again."""
+    from autograder.chapter import load_chapter
+    from autograder.grader import Grader
+    from autograder.spec import CheckResult, ExerciseResult
+    g = Grader(load_chapter(CHAPTER))
+
+    def result(ex, status):
+        checks = [CheckResult(ex.name, c.name, c.kind, 0.0 if status != "passed" else c.points, c.points,
+                              status, status) for c in ex.checks]
+        return ExerciseResult.from_checks(ex, checks)
+    sources = list(g._release_sources().values())
+    exercises = {ex.name: ex for ex in g.chapter.exercises}
+    known = {name: result(ex, "passed") for name, ex in exercises.items()}
+    known["training"] = result(exercises["training"], "timeout")
+    for linreg, rerun in (("failed", False), ("timeout", True), ("crashed", True)):
+        known["linreg"] = result(exercises["linreg"], linreg)
+        plan = g.standin_plan(exercises["training"], known, sources)
+        assert (plan is not None and plan.names == ("linreg",)) is rerun, linreg
+
+
+def test_the_time_left_names_a_runaway_still_running():
+    import time
+    from collections import namedtuple
+
+    from autograder.executors.local import time_left
+    sub = namedtuple("Sub", "student_id chapter")("bob", CHAPTER)
+    calm = time_left(22, 23, 20.0, {}, [0.5] * 22, {CHAPTER: 200.0})
+    assert calm == "about 1 s left"
+    stuck = time_left(22, 23, 40.0, {sub: time.monotonic() - 30}, [0.5] * 22, {CHAPTER: 200.0})
+    assert stuck.startswith("about 170 s left at most: bob/") and "has run 30 s" in stuck and "200 s" in stuck
+
+
+def test_the_default_budget_follows_the_reference_time():
+    from autograder import grader
+    from autograder.chapter import load_chapter
+    from autograder.runner import Limits
+    g = grader.Grader(load_chapter(CHAPTER))
+    assert g.budget() == round(max(grader.BUDGET_FLOOR, grader.BUDGET_FACTOR * g.reference_time()), 1)
+    assert 0 < g.reference_time() < 60
+    assert grader.Grader(load_chapter(CHAPTER), limits=Limits(submission_seconds=7)).budget() == 7

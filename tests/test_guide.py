@@ -12,16 +12,21 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import time
+import urllib.request
+
 import pytest
 
 from autograder import paths
 from autograder.chapter import load_chapter
 from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, case_notebook
+from tests.servers import free_port, stop
 
 ROOT = paths.course_root()
 GUIDE = ROOT / "book" / "instructor_guide.md"
 MARK = "<!-- guide-test -->"
+SERVER_MARK = "<!-- guide-test: server -->"  # a command that serves until stopped
 CHAPTER = ch05.CHAPTER
 STUDENTS = {"alice": SOLUTION, "bob": examples.SGD_NO_BATCH_DIVISION}
 
@@ -29,6 +34,11 @@ STUDENTS = {"alice": SOLUTION, "bob": examples.SGD_NO_BATCH_DIVISION}
 def marked_blocks(text: str) -> list[str]:
     """The bash blocks right after a ``<!-- guide-test -->`` line, in order."""
     return re.findall(re.escape(MARK) + r"\n```bash\n(.*?)\n```", text, flags=re.S)
+
+
+def server_blocks(text: str) -> list[str]:
+    """The bash blocks right after a ``<!-- guide-test: server -->`` line."""
+    return re.findall(re.escape(SERVER_MARK) + r"\n```bash\n(.*?)\n```", text, flags=re.S)
 
 
 def throwaway_course(dest: Path) -> Path:
@@ -91,7 +101,7 @@ def followed(tmp_path_factory):
 def test_the_guide_marks_its_steps_in_order():
     blocks = marked_blocks(GUIDE.read_text())
     steps = ["./run.sh release", "nbgrader db assignment add", "release_assignment", "nbgrader collect",
-             "./run.sh grade", "nbgrader export"]
+             "./run.sh grade", "nbgrader export", "nbgrader autograde"]
     assert [next(i for i, b in enumerate(blocks) if s in b) for s in steps] == list(range(len(steps)))
     assert '--jobs "$(nproc)"' in blocks[4] and all("python -m" not in b for b in blocks)
 
@@ -130,3 +140,53 @@ def test_grading_outputs_are_ignored_by_git():
                               "autograded/x", "gradebook.db", "downloaded/x"],
                              cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert ignored == ["grades/summary.csv", "submitted/x", "autograded/x", "gradebook.db", "downloaded/x"]
+
+
+def test_nbgraders_own_path_after_the_batch_grader_grades_alike(followed):
+    """The second path as the guide writes it (with --force after a --gradebook run) grades
+    again, and leaves the batch grader's scores in the gradebook."""
+    course, outputs = followed
+    autograde = outputs[6]
+    assert "Skipping existing assignment" not in autograde
+    from nbgrader.api import Gradebook
+    results = {s["student_id"]: s for s in json.loads((course / "grades" / "results.json").read_text())["submissions"]}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        scores = {s: gb.find_submission(CHAPTER, s).score for s in STUDENTS}
+    assert scores == {s: results[s]["raw_score"] for s in STUDENTS}
+
+
+def test_the_courses_configuration_makes_nbgrader_warn_about_nothing(followed):
+    """No "root '.' is not absolute" from any command, no "checksum has changed" for test
+    cells the students left as released."""
+    _, outputs = followed
+    text = "\n".join(outputs)
+    assert "is not absolute" not in text
+    assert "has changed" not in text, [line for line in text.splitlines() if "has changed" in line][:3]
+
+
+def test_formgrader_opens_as_the_guide_says(followed, tmp_path):
+    """``./run.sh formgrader`` (as root here: it adds --allow-root) serves formgrader on the
+    course, with the batch grader's submissions."""
+    course, _ = followed
+    command, = server_blocks(GUIDE.read_text())
+    port, token = free_port(), "guide-test"
+    env = {**plain_env(tmp_path), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    (tmp_path / "home").mkdir(exist_ok=True)
+    server = subprocess.Popen(["bash", "-c", f"exec {command} --no-browser --port={port} --port-retries=0 "
+                                             f"--IdentityProvider.token={token}"],
+                              cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "log", "w"))
+    try:
+        deadline, answer = time.monotonic() + 180, None  # a cap on the wait, not a timing assertion
+        while time.monotonic() < deadline and answer is None and server.poll() is None:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/formgrader/api/assignments",
+                                             headers={"Authorization": f"token {token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    answer = json.loads(response.read().decode())
+            except OSError:
+                time.sleep(0.5)
+        assert answer is not None, (tmp_path / "log").read_text()[-3000:]
+        assignment, = [a for a in answer if a["name"] == CHAPTER]
+        assert assignment["num_submissions"] == len(STUDENTS)
+    finally:
+        stop(server)

@@ -14,17 +14,21 @@ import pytest
 
 from autograder import paths
 from autograder.chapter import load_chapter
-from autograder.formats.canvas import (CANVAS_COLUMNS, CANVAS_FILENAME_REGEXP, POINTS_POSSIBLE,
-                                       RosterError, canvas_identity, read_roster)
+from autograder.formats.canvas import (CANVAS_COLUMNS, POINTS_POSSIBLE, RosterError, canvas_identity,
+                                       canvas_rows, late_note, read_assignment_map, read_roster)
+from autograder.nbgrader_plugins import CanvasFileNames
 from tests import examples, test_chapter_05 as ch05
 from tests.corpus import SOLUTION, STUB, case_notebook, write_nbgrader_course
 
 CHAPTER = ch05.CHAPTER
 WRONG = examples.SGD_NEVER_ZEROES
-# Canvas's names: <lastfirst>_[LATE_]<user id>_<submission id>_<file>, "-1" on a resubmission
+# Canvas's names: <lastfirst>_[LATE_]<user id>_<submission id>_<file>, "-1" on a resubmission;
+# some downloads keep an underscore in the name
 DOWNLOAD = {f"doejane_1001_9001_{CHAPTER}.ipynb": SOLUTION,
             f"smithjohn_LATE_1002_9002_{CHAPTER}-1.ipynb": STUB,
-            f"leeann_1003_9003_{CHAPTER}.ipynb": WRONG}
+            f"lee_ann_1003_9003_{CHAPTER}.ipynb": WRONG}
+STUDENTS = ("doejane_1001", "lee_ann_1003", "smithjohn_1002")  # <name>_<Canvas user id>
+ASSIGNMENT = "Linear regression from scratch (4242)"  # its header in Canvas's gradebook export
 ROSTER = ("id,first_name,last_name,email,lms_user_id,sis_user_id,section\n"
           "1001,Jane,Doe,jane@example.edu,1001,S1001,Section A\n"
           "1002,John,Smith,,1002,S1002,Section B\n")  # 1003 is not listed
@@ -45,7 +49,7 @@ def course(tmp_path_factory) -> Path:
         for name, case in DOWNLOAD.items():
             zf.writestr(name, json.dumps(case_notebook(CHAPTER, case)))
     proc = subprocess.run([sys.executable, "-m", "nbgrader", "zip_collect", CHAPTER,
-                           f"--FileNameCollectorPlugin.named_regexp={CANVAS_FILENAME_REGEXP}"],
+                           "--ZipCollectApp.collector_plugin=autograder.nbgrader_plugins.CanvasFileNames"],
                           cwd=root, env=env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return root
@@ -54,9 +58,11 @@ def course(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def graded(course) -> Path:
     (course / "roster.csv").write_text(ROSTER)
+    (course / "assignments.csv").write_text(f"chapter,assignment\n{CHAPTER},{ASSIGNMENT}\n")
     out = course / "grades"
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(course / "submitted"),
                            "--chapter", CHAPTER, "--out", str(out), "--roster", str(course / "roster.csv"),
+                           "--canvas-assignments", str(course / "assignments.csv"),
                            "--jobs", "2", "--device", "cpu"], env=env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
@@ -65,23 +71,24 @@ def graded(course) -> Path:
 def test_zip_collect_gives_nbgraders_layout(course):
     found = sorted(p.relative_to(course / "submitted").as_posix()
                    for p in (course / "submitted").rglob("*.ipynb"))
-    assert found == [f"{sid}/{CHAPTER}/{CHAPTER}.ipynb" for sid in ("1001", "1002", "1003")], \
-        "Canvas's user id is the student id; the resubmission's -1 is dropped"
+    assert found == [f"{sid}/{CHAPTER}/{CHAPTER}.ipynb" for sid in STUDENTS], \
+        "the name and Canvas's user id are the student id, late or not; the resubmission's -1 is dropped"
 
 
 def test_canvas_csv_is_canvas_import_format(graded):
     rows = list(csv.reader((graded / "canvas.csv").open()))
-    assert rows[0] == CANVAS_COLUMNS + [CHAPTER]
+    assert rows[0] == CANVAS_COLUMNS + [ASSIGNMENT], "headed as Canvas matches an existing assignment"
     assert rows[1] == [POINTS_POSSIBLE, "", "", "", "", f"{load_chapter(CHAPTER).max_score:.1f}"]
     assert [r[:5] for r in rows[2:]] == [["Doe, Jane", "1001", "S1001", "", "Section A"],
-                                         ["Smith, John", "1002", "S1002", "", "Section B"],
-                                         ["1003", "1003", "", "", ""]], "by id, mapped through the roster"
+                                         ["lee_ann", "1003", "", "", ""],
+                                         ["Smith, John", "1002", "S1002", "", "Section B"]], \
+        "by student id; the roster by Canvas id; without it, the name from Canvas's file name"
 
 
 def test_canvas_scores_are_the_batch_graders(graded):
     summary = {r["student_id"]: r["score"] for r in csv.DictReader((graded / "summary.csv").open())}
-    canvas = {r["ID"]: r[CHAPTER] for r in csv.DictReader((graded / "canvas.csv").open()) if r["ID"]}
-    assert canvas == summary
+    canvas = {r["ID"]: r[ASSIGNMENT] for r in csv.DictReader((graded / "canvas.csv").open()) if r["ID"]}
+    assert canvas == {sid.rpartition("_")[2]: score for sid, score in summary.items()}
     assert float(canvas["1001"]) == load_chapter(CHAPTER).max_score and float(canvas["1002"]) == 0
 
 
@@ -93,6 +100,38 @@ def test_roster_without_ids_is_refused_and_sis_ids_suffice(tmp_path):
     assert canvas_identity("s1", None)["ID"] == "s1"
 
 
-def test_the_guide_gives_the_tested_regexp():
+@pytest.mark.parametrize("name, student_id", [
+    (f"doe_jane_12345_6789_{CHAPTER}.ipynb", "doe_jane_12345"),
+    (f"doejane_LATE_12345_6790_{CHAPTER}-2.ipynb", "doejane_12345"),
+    (f"o_brien_mary_anne_777_1_{CHAPTER}.ipynb", "o_brien_mary_anne_777")])
+def test_canvas_file_names_keep_the_name_and_drop_late(name, student_id):
+    info = CanvasFileNames().collect(f"downloaded/{CHAPTER}/extracted/{name}")
+    assert (info["student_id"], info["file_id"]) == (student_id, CHAPTER)
+
+
+def test_assignment_map_is_checked_in_one_line(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text(f"chapter,assignment\n{CHAPTER},{ASSIGNMENT}\n")
+    assert read_assignment_map(path, [CHAPTER]) == {CHAPTER: ASSIGNMENT}
+    path.write_text(f"{CHAPTER},Linear regression\n")
+    with pytest.raises(RosterError, match="not a Canvas column header, 'Name \\(id\\)'"):
+        read_assignment_map(path, [CHAPTER])
+    path.write_text(f"05_linear,{ASSIGNMENT}\n")
+    with pytest.raises(RosterError, match="'05_linear' is not a chapter of this course"):
+        read_assignment_map(path, [CHAPTER])
+
+
+def test_scores_before_the_late_penalty_for_canvas_own_late_policy():
+    from tests.test_lateness import late_result
+    late = late_result(penalty=2.0)  # 3 points, 2 off
+    after, before = (canvas_rows([late], {}, before_penalty=b)[1] for b in (False, True))
+    assert (after["05_x"], before["05_x"]) == ("1.0", "3.0")
+    assert "1 score(s) have the late penalty taken off" in late_note([late], before_penalty=False)
+    assert late_note([late], before_penalty=True) == ""
+
+
+def test_the_guide_collects_canvas_downloads_with_the_tested_plugin():
     guide = (paths.course_root() / "book" / "instructor_guide.md").read_text()
-    assert f'named_regexp = r"{CANVAS_FILENAME_REGEXP}"' in guide
+    assert 'c.ZipCollectApp.collector_plugin = "autograder.nbgrader_plugins.CanvasFileNames"' in guide
+    assert "named_regexp" not in guide, "the regexp lives in one place, the plugin"
+    assert "--canvas-assignments" in guide and "--canvas-before-penalty" in guide

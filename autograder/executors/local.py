@@ -40,16 +40,21 @@ def grade_parallel(todo: list, graders: dict, store: Callable, device: str,
     for w in workers:
         free.put(w)
 
+    running: dict = {}  # submission → when its grading started
+
     def grade_one(sub) -> SubmissionResult:
         worker = free.get()
+        running[sub] = time.monotonic()
         try:
             result = grade_safely(graders[sub.chapter], sub.path, sub.student_id, worker=worker)
         finally:
+            running.pop(sub, None)
             free.put(worker)
         store(sub, result)
         return result
 
     results = {}
+    chapters = sorted({s.chapter for s in todo})
     # The jobs keep the cores busy. What the grader computes meanwhile (comparisons, the
     # reference's answers to stand-ins) is small; a second intra-op thread only spins against
     # the jobs (a class of 80 on 2 cores: 1.6 s of 28 s, and 2 s of the stand-ins' time).
@@ -62,7 +67,10 @@ def grade_parallel(todo: list, graders: dict, store: Callable, device: str,
                 sub = futures[fut]
                 results[sub] = fut.result()
                 if progress:
-                    _bar(done, len(todo), time.monotonic() - start, finished_text(sub, results[sub]))
+                    left = time_left(done, len(todo), time.monotonic() - start, dict(running),
+                                     [r.seconds for r in results.values()],
+                                     {c: graders[c].budget() for c in chapters})
+                    _bar(done, len(todo), time.monotonic() - start, finished_text(sub, results[sub]), left)
     finally:
         torch.set_num_threads(threads)
         for w in workers:
@@ -76,17 +84,40 @@ def finished_text(sub, result: SubmissionResult) -> str:
     return f"{sub.student_id}/{sub.chapter}: {result.score:g}/{result.max_score:g}{why}"
 
 
-def _bar(done: int, total: int, seconds: float, what: str = "") -> None:
-    """Progress after ``done`` of ``total``: on a terminal a bar with the time left, else a line."""
+def time_left(done: int, total: int, seconds: float, running: dict, durations: list[float],
+              budgets: dict[str, float]) -> str:
+    """The time left, honestly: the pace so far for what has not finished, but never less
+    than what a submission still running far longer than usual may take until its budget
+    stops it (the one runaway that the pace knows nothing of), which is then named.
+
+    Args:
+        running: submission → ``time.monotonic()`` when its grading started.
+        durations: seconds each finished submission took.
+        budgets: chapter → a submission's time budget (grader.Grader.budget).
+    """
     left = seconds / max(done, 1) * (total - done)
+    usual = sorted(durations)[len(durations) // 2] if durations else 0.0
+    now = time.monotonic()
+    slow = [(now - began, sub) for sub, began in running.items() if now - began > max(3 * usual, 5.0)]
+    if not slow:
+        return f"about {left:.0f} s left"
+    ran, sub = max(slow, key=lambda pair: pair[0])
+    budget = budgets.get(sub.chapter, ran)
+    return (f"about {max(left, budget - ran):.0f} s left at most: {sub.student_id}/{sub.chapter} has run "
+            f"{ran:.0f} s (usual {usual:.1f} s) and is stopped at its budget, {budget:.0f} s")
+
+
+def _bar(done: int, total: int, seconds: float, what: str = "", left: str | None = None) -> None:
+    """Progress after ``done`` of ``total``: on a terminal a bar with the time left, else a line."""
+    left = left or f"about {seconds / max(done, 1) * (total - done):.0f} s left"
     if not sys.stderr.isatty():
-        sys.stderr.write(f"[{done}/{total}] {what or 'done'} ({seconds:.1f} s, about {left:.0f} s left)\n")
+        sys.stderr.write(f"[{done}/{total}] {what or 'done'} ({seconds:.1f} s, {left})\n")
         sys.stderr.flush()
         return
     width = 30
     filled = int(width * done / max(total, 1))
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {seconds:5.1f} s, "
-                     f"about {left:.0f} s left ")
+                     f"{left} ")
     if done == total:
         sys.stderr.write("\n")
     sys.stderr.flush()

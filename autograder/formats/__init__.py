@@ -32,7 +32,7 @@ def write_all(out: Path, results: list[SubmissionResult], run: dict, not_graded=
     results = sorted(results, key=lambda s: (s.student_id, s.chapter))
     write_csv(out / "grades.csv", GRADES_COLUMNS, grades_rows(results))
     write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(results, roster))
-    write_canvas(out, results, roster)
+    write_canvas(out, results, roster, run.get("canvas"))
     atomic_write(out / "results.json", json.dumps(results_json(results, run, not_graded), indent=1))
     for sub in results:
         atomic_write(out / "feedback" / sub.student_id / f"{sub.chapter}.html", feedback_html(sub, run.get("sandbox", "")))
