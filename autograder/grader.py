@@ -222,16 +222,18 @@ class Grader:
         checks), and the probe jobs to run so. ``known`` holds each exercise's latest result:
         a function has failed when its exercise still fails with its own stand-ins. An
         exercise with no code of its own whose every piece failed gets a plan with no jobs:
-        nothing of the student's is left to test."""
+        nothing of the student's is left to test, and it scores nothing even where its first
+        phase passed (a probe the student replaced can report a pass with every piece a stub:
+        tests/test_claims.py)."""
         failed = failed_functions(self.chapter, known) - set(ex.own)
         reach = notebooks.reachable(notebooks.call_graph(sources), set(ex.own) | set(ex.uses)) | set(ex.uses)
         names = tuple(n for n in self.chapter.functions() if n in failed & reach)
         redo = {lead(ex, self.chapter.check(ex.name, r.check)).name
                 for r in known[ex.name].checks if r.status != "passed" and r.kind != "policy"}
+        if not ex.own and names and set(ex.uses) <= set(names):  # passed or not: a pass here
+            return StandInPlan(ex.name, names, [], nothing_left=True)  # was not the student's work
         if not names or not redo:
             return None
-        if not ex.own and set(ex.uses) <= set(names):
-            return StandInPlan(ex.name, names, [], nothing_left=True)
         jobs = [dataclasses.replace(job, standins=names, timeout=job.timeout * STANDIN_SLOWDOWN)
                 for check, job in self._probes(ex) if check.name in redo]
         return StandInPlan(ex.name, names, jobs)
@@ -328,9 +330,10 @@ class Grader:
                 results.append(dataclasses.replace(result, standins=names) if names else result)
         if not missing:
             results += self._policy_results(exercise, program, results)
-        if plan and plan.nothing_left:
-            results = [r if r.status == "passed" else dataclasses.replace(r, message=plan.message())
-                       for r in results]
+        if plan and plan.nothing_left:  # every piece failed its own checks: nothing of the
+            # student's is left to test, and a pass could only come from a probe they replaced
+            results = [dataclasses.replace(r, score=0.0, status="failed" if r.status == "passed"
+                                           else r.status, message=plan.message()) for r in results]
         results = guarded(exercise, results)
         order = [c.name for c in exercise.checks]
         results.sort(key=lambda r: order.index(r.check))
