@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from autograder import notebooks, policy, references, runner
-from autograder.oracle import Oracle
+from autograder.oracle import Budget, Oracle
 from autograder.untrusted import standin, wire
 from autograder.chapter import Chapter, reference_namespace
 from autograder.spec import (Check, CheckFailed, CheckResult, Context, Exercise, ExerciseResult,
@@ -191,6 +191,7 @@ class Grader:
         clock.lap("harness", report.seconds)
         reference_before = self.reference_seconds
         known = {ex.name: self._exercise_result(ex, program, report) for ex in self.chapter.exercises}
+        budget = Budget()  # this submission's stand-ins' share of the grader (oracle.py)
         for ex in self.chapter.exercises:  # in order: a stand-in's verdict is the final one
             plan = self.standin_plan(ex, known, program.sources())
             if plan is None:
@@ -199,7 +200,7 @@ class Grader:
             if plan.jobs:
                 clock.lap("compare")
                 again = runner.run(steps, plan.jobs, self.device, self.limits, worker,
-                                   Oracle(self.chapter, self.device, plan.names))
+                                   Oracle(self.chapter, self.device, plan.names, budget))
                 clock.lap("standins")
                 for job in plan.jobs:
                     out = again.outputs.get(job.index, NO_ANSWER)
