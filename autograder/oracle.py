@@ -173,8 +173,9 @@ class _Guard(TorchDispatchMode):
             if kwargs.get("generator") is None:
                 kwargs["generator"] = self.generator
             return func(*args, **kwargs)
-        overload = getattr(func._overloadpacket, "generator", None)
-        if overload is not None and "generator" not in schema:
+        name = func._overloadname  # randperm.default -> randperm.generator, randint.low -> .low_generator
+        overload = getattr(func._overloadpacket, "generator" if name == "default" else f"{name}_generator", None)
+        if overload is not None:
             return overload(*args, generator=self.generator, **kwargs)
         with RNG_LOCK:  # no generator argument: torch's global state, for this one operation
             saved = torch.get_rng_state()

@@ -445,3 +445,28 @@ def test_no_lock_is_shared_between_students():
     for seed, order in enumerate(done["orders"]):
         torch.manual_seed(seed)
         assert torch.equal(order, torch.cat([Xb[:, 0] for Xb, _ in ref(5, X, y)]))
+
+
+def test_a_calls_own_generator_draws_what_the_global_one_would():
+    """Every kind of random operation, drawn under the oracle's guard from a call's own generator,
+    gives the numbers and the generator state that torch's global generator would have, and
+    leaves the global generator alone (so no lock is needed around a call)."""
+    from autograder.oracle import _Guard
+    ops = [lambda: torch.randint(0, 10, (5,)), lambda: torch.randint(10, (5,)), lambda: torch.randn(4),
+           lambda: torch.rand(2, 2), lambda: torch.randperm(7), lambda: torch.empty(3).normal_(),
+           lambda: torch.bernoulli(torch.full((6,), 0.5)), lambda: torch.multinomial(torch.ones(5), 3),
+           lambda: torch.nn.functional.dropout(torch.ones(8), 0.5), lambda: torch.normal(0., 1., (3,)),
+           lambda: torch.randint_like(torch.ones(3), 5), lambda: torch.empty(4).exponential_(),
+           lambda: torch.poisson(torch.ones(4)),
+           lambda: list(torch.utils.data.DataLoader(torch.arange(10.0), batch_size=3, shuffle=True))]
+    for op in ops:
+        torch.manual_seed(1)
+        want, after = op(), torch.get_rng_state()
+        generator = torch.Generator().manual_seed(1)
+        torch.manual_seed(99)
+        untouched = torch.get_rng_state()
+        with _Guard("a call", generator):
+            got = op()
+        assert all(map(torch.equal, got, want)) if isinstance(got, list) else torch.equal(got, want)
+        assert torch.equal(generator.get_state(), after)
+        assert torch.equal(torch.get_rng_state(), untouched)
