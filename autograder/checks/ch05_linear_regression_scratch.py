@@ -408,18 +408,20 @@ def _train(ns, inputs, ctx):
             call(ctx, ns, "sgd", [w, b], LR, BATCH_SIZE)
             steps.append(loss.detach().float().mean())
             params.append(_flat(w, b))
-            batch_X.append(Xb.detach().reshape(-1, X.shape[1]).cpu())
-            batch_y.append(yb.detach().reshape(-1, 1).cpu())
+            batch_X.append(Xb.detach())
+            batch_y.append(yb.detach())
         epoch_ends.append(len(steps))
-    return {"step_losses": torch.stack(steps).cpu(), "params": torch.stack(params),
-            "batch_X": torch.cat(batch_X), "batch_y": torch.cat(batch_y),
+    d = X.shape[1]
+    return {"step_losses": torch.stack(steps).cpu(), "params": torch.stack(params).double().cpu(),
+            "batch_X": torch.cat([t.reshape(-1, d) for t in batch_X]).cpu(),
+            "batch_y": torch.cat([t.reshape(-1, 1) for t in batch_y]).cpu(),
             "batch_sizes": [len(t) for t in batch_X], "epoch_ends": epoch_ends,
             "w": w.detach(), "b": b.detach()}
 
 
 def _flat(w, b) -> torch.Tensor:
-    """``(w, b)`` as one row ``[w_1, w_2, b]`` (float64, on the CPU), for the run's record."""
-    return torch.cat([w.detach().reshape(-1), b.detach().reshape(-1)]).double().cpu()
+    """``(w, b)`` as one row ``[w_1, w_2, b]``, for the run's record."""
+    return torch.cat([w.detach().reshape(-1), b.detach().reshape(-1)])
 
 
 STEP_RTOL, STEP_ATOL = 1e-3, 1e-5  # a recorded step against the step re-derived from its batch
