@@ -470,3 +470,12 @@ def test_a_calls_own_generator_draws_what_the_global_one_would():
         assert all(map(torch.equal, got, want)) if isinstance(got, list) else torch.equal(got, want)
         assert torch.equal(generator.get_state(), after)
         assert torch.equal(torch.get_rng_state(), untouched)
+
+
+def test_a_reduction_over_a_huge_expanded_view_is_refused():
+    """A (1, 1) tensor expanded to 2e5 × 2e5 costs nothing to send and nothing to allocate, but
+    summing it reads 4e10 elements: counted, and refused."""
+    from autograder.oracle import _Guard, OverBudget
+    with pytest.raises(OverBudget, match="would cost more than"):
+        with _Guard("a call", torch.Generator()):
+            torch.ones(1, 1).expand(200_000, 200_000).sum()
