@@ -34,11 +34,10 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
-
-from autograder.chapter import Chapter, reference_namespace
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from autograder.chapter import Chapter, reference_namespace
 from autograder.references import RNG_LOCK  # only for a seeded operation without a generator argument
 from autograder.untrusted import wire
 from autograder.untrusted.standin import (Live, Slots, StandInError, decode, encode, frame_answer,
