@@ -21,6 +21,13 @@ as many different shuffles (any shuffle drawn from the generator is correct: the
 * ``final_parameters``: ``w`` and ``b`` lie within :data:`PARAMETER_SLACK` of the
   reference runs' range (40 shuffles spanned 1.5e-3).
 
+Both rest only on what the grader verifies (a report is a claim, DESIGN.md §2): the probe
+returns the run — ``(w, b)`` before the first step and after each, and each step's minibatch
+— and the grader checks that every minibatch is rows of the data with their labels,
+re-derives every step (:func:`_verified_run`: within :data:`STEP_ATOL` + :data:`STEP_RTOL`
+of the step's change; correct variants differ by float32 rounding, about 1e-7), and measures
+the epoch losses itself from the recorded parameters.
+
 ``tests/test_chapter_05.py::test_training_checks_calibrated`` measures both on every run
 (variants: other correct shuffles from the generator, other spellings of each piece, a
 float64 update; bugs: what students get wrong in each piece), in :data:`CALIBRATION`:

@@ -24,7 +24,11 @@ reorder the batches it is given — and a fresh order moves a short run a lot:
   with the order), rounded up to 0.005 — so a correct run over an unseen order passes.
 * ``test_accuracy`` (:data:`NUM_EPOCHS` = 3 epochs on all 60,000 images): after some epoch
   the model's own test accuracy is at least :data:`TARGET_ACCURACY`, and ``evaluate_accuracy``
-  reports exactly it (1e-6) after every epoch. Rule: the best epoch of 52 reference runs over
+  reports exactly it (1e-6) after every epoch. The model's own accuracy is measured by the
+  grader, from the parameters the run returns after each epoch, on its own copy of the test
+  split (:func:`_verified_accuracies`; the run's own measurement must agree within
+  :data:`CLAIM_SLACK` images), so that a replaced probe cannot claim one; the trajectory's
+  test accuracy is checked the same way. Rule: the best epoch of 52 reference runs over
   fresh orders reached 0.7972–0.8205; the target sits 0.0072 below the lowest. The best
   epoch, not the last: the test accuracy after an epoch's last step swings with the order
   (epoch 3 alone gave 0.7764–0.8205). This run used to be 10 epochs with the last epoch
