@@ -21,7 +21,7 @@ import torch
 
 from autograder import notebooks, policy, references, runner
 from autograder.checks import common
-from autograder.oracle import Oracle
+from autograder.oracle import Budget, Oracle
 from autograder.untrusted import standin, wire
 from autograder.chapter import Chapter, reference_namespace
 from autograder.spec import (Check, CheckFailed, CheckResult, Context, Exercise, ExerciseResult,
@@ -211,6 +211,7 @@ class Grader:
         clock.lap("harness", report.seconds)
         reference_before = self.reference_seconds
         known = {ex.name: self._exercise_result(ex, program, report) for ex in self.chapter.exercises}
+        budget = Budget()  # this submission's stand-ins' share of the grader (oracle.py)
         for ex in self.chapter.exercises:  # in order: a stand-in's verdict is the final one
             plan = self.standin_plan(ex, known, program.sources())
             if plan is None or (plan.jobs and time.monotonic() >= deadline):  # the budget is spent:
@@ -219,7 +220,7 @@ class Grader:
             if plan.jobs:
                 clock.lap("compare")
                 again = runner.run(steps, plan.jobs, self.device, limits, worker,
-                                   Oracle(self.chapter, self.device, plan.names), deadline=deadline)
+                                   Oracle(self.chapter, self.device, plan.names, budget), deadline=deadline)
                 clock.lap("standins")
                 for job in plan.jobs:
                     out = again.outputs.get(job.index, NO_ANSWER)
@@ -242,21 +243,22 @@ class Grader:
         checks), and the probe jobs to run so. ``known`` holds each exercise's latest result:
         a function has failed when its exercise still fails with its own stand-ins. An
         exercise with no code of its own whose every piece failed gets a plan with no jobs:
-        nothing of the student's is left to test. An exercise that ran out of time is graded
-        again only when a function standing in was stopped in its own checks, out of time or
-        crashed (the stand-in removes the cause); otherwise the same code would spend the
-        budget again."""
+        nothing of the student's is left to test, and it scores nothing even where its first
+        phase passed (a probe the student replaced can report a pass with every piece a stub:
+        tests/test_claims.py). An exercise that ran out of time is graded again only when a
+        function standing in was stopped in its own checks, out of time or crashed (the
+        stand-in removes the cause); otherwise the same code would spend the budget again."""
         failed = failed_functions(self.chapter, known) - set(ex.own)
         reach = notebooks.reachable(notebooks.call_graph(sources), set(ex.own) | set(ex.uses)) | set(ex.uses)
         names = tuple(n for n in self.chapter.functions() if n in failed & reach)
+        if not ex.own and names and set(ex.uses) <= set(names):  # passed or not: a pass here
+            return StandInPlan(ex.name, names, [], nothing_left=True)  # was not the student's work
         if timed_out(known[ex.name]) and not set(names) & stopped_functions(self.chapter, known):
             return None  # the stand-ins would not remove what ran out of time: it would again
         redo = {lead(ex, self.chapter.check(ex.name, r.check)).name
                 for r in known[ex.name].checks if r.status != "passed" and r.kind != "policy"}
         if not names or not redo:
             return None
-        if not ex.own and set(ex.uses) <= set(names):
-            return StandInPlan(ex.name, names, [], nothing_left=True)
         jobs = [dataclasses.replace(job, standins=names, timeout=job.timeout * STANDIN_SLOWDOWN)
                 for check, job in self._probes(ex) if check.name in redo]
         return StandInPlan(ex.name, names, jobs)
@@ -353,9 +355,10 @@ class Grader:
                 results.append(dataclasses.replace(result, standins=names) if names else result)
         if not missing:
             results += self._policy_results(exercise, program, results)
-        if plan and plan.nothing_left:
-            results = [r if r.status == "passed" else dataclasses.replace(r, message=plan.message())
-                       for r in results]
+        if plan and plan.nothing_left:  # every piece failed its own checks: nothing of the
+            # student's is left to test, and a pass could only come from a probe they replaced
+            results = [dataclasses.replace(r, score=0.0, status="failed" if r.status == "passed"
+                                           else r.status, message=plan.message()) for r in results]
         results = guarded(exercise, results)
         order = [c.name for c in exercise.checks]
         results.sort(key=lambda r: order.index(r.check))

@@ -61,9 +61,11 @@ class Check:
     tolerance: str = "value"  # a key of tolerances.TOLERANCES
     timeout: float = 20.0  # seconds of wall time for the probe in the harness
     reference_variants: int = 1  # training checks: reference runs over this many shuffles
-    # A guard passes on code that does nothing (a no-op ``sgd`` changes nothing "in place"):
-    # it is awarded only together with a check of the same exercise that proves the
-    # function works (any passed check that is neither a guard nor a policy).
+    # A guard passes on code that does nothing (a no-op ``sgd`` changes nothing "in place"),
+    # or rests on a verdict seen only in the student's process, where a replaced probe can
+    # report anything ("updated in place", "a generator"): it is awarded only together with
+    # a check of the same exercise that proves the function works (any passed check that is
+    # neither a guard nor a policy, and compares values with the reference's).
     guard: bool = False
     # Checks of the same exercise that this one fails with whenever they fail (the same value,
     # compared again on other inputs): its failure is then reported once, under theirs.

@@ -10,6 +10,7 @@ import math
 import socket
 import struct
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -354,3 +355,127 @@ def test_what_student_code_sees_of_a_standin_is_no_reference_code(hostile):
     assert reference_line not in printed
     messages = " ".join(e.message for e in hostile["captures_the_standin"].exercises)
     assert reference_line not in messages
+
+
+# -- the oracle is bounded by the grader (issue 18, attack 4) --------------------------------------
+def _bounded_proxy(name: str, budget=None):
+    from autograder.oracle import Budget
+    oracle = Oracle(load_chapter(CH05), "cpu", [name], budget or Budget())
+    return standin.make_proxy(name, standin.DirectTransport(oracle.answer))
+
+
+def test_an_expensive_call_and_a_broadcast_bomb_fail_their_caller_quickly():
+    """A float16 2000×2000 product (like the 3000×3000 ones that took 23–356 s of grader CPU
+    before; 3000² the sender refuses now) and a 14 MB request that
+    torch.matmul broadcasts to 2 × 21.6 GB (the grader was OOM-killed) are refused before any
+    work, with a message that says why."""
+    linreg = _bounded_proxy("linreg")
+    start = time.monotonic()
+    X = torch.randn(2000, 2000, dtype=torch.float16)
+    with pytest.raises(standin.StandInError, match=r"OverBudget: .*float16.*count 64 times"):
+        linreg(X, X, torch.zeros(1, dtype=torch.float16))
+    X, w = torch.randn(3000, 1, 1, 600), torch.randn(1, 3000, 600, 1)  # 7.2 MB each
+    with pytest.raises(standin.StandInError, match=r"OverBudget: .*would allocate 20.1 GiB in one operation"):
+        linreg(X, w, torch.zeros(1))
+    assert time.monotonic() - start < 10
+    # the same stand-in still answers a reasonable call
+    X, w, b = torch.randn(6, 2), torch.randn(2, 1), torch.randn(1)
+    assert torch.equal(linreg(X, w, b), reference(CH05, "linreg")(X, w, b))
+
+
+def test_a_submission_over_its_budget_is_refused_and_another_is_not():
+    from autograder.oracle import Budget
+    spent, other = Budget(flops=1e6), Budget(flops=1e6)
+    X, w, b = torch.randn(300, 300), torch.randn(300, 1), torch.randn(1)
+    mine, theirs = _bounded_proxy("linreg", spent), _bounded_proxy("linreg", other)
+    mine(X, w, b)  # 1.8e5 multiply-adds: within the budget
+    for _ in range(5):
+        try:
+            mine(torch.randn(300, 300), torch.randn(300, 300), b)  # 5.4e7: over it
+        except standin.StandInError:
+            pass
+    with pytest.raises(standin.StandInError, match="this submission's stand-ins have done their"):
+        mine(X, w, b)
+    assert torch.equal(theirs(X, w, b), reference(CH05, "linreg")(X, w, b))
+
+
+def test_no_lock_is_shared_between_students():
+    """One student's long call does not hold up another's, and concurrent random draws stay each
+    caller's own: every call draws from a generator of its own, started from the caller's random
+    state, not from torch's global one (which the old RNG_LOCK guarded for the whole call). The
+    long call is a reference function that waits until told, so the test does not depend on the
+    machine's speed; with the lock, the other student's calls waited for it."""
+    from autograder.oracle import Budget
+    started, release, done = threading.Event(), threading.Event(), {}
+    slow = Oracle(load_chapter(CH05), "cpu", ["linreg"], Budget())
+    slow.ns = dict(slow.ns)
+
+    def linreg(X, w, b):
+        torch.rand(3)  # draws, as the call it stands for might
+        started.set()
+        release.wait(60)
+        return X @ w + b
+    slow.ns["linreg"] = linreg
+    X, y = torch.arange(40.0).reshape(20, 2), torch.arange(20.0).reshape(-1, 1)
+
+    def heavy():
+        standin.make_proxy("linreg", standin.DirectTransport(slow.answer))(torch.ones(2, 2), torch.ones(2, 1), torch.zeros(1))
+        done["heavy"] = True
+
+    def light():
+        data_iter = _bounded_proxy("data_iter")
+        orders = []
+        for seed in range(5):
+            torch.manual_seed(seed)
+            orders.append(torch.cat([Xb[:, 0] for Xb, _ in data_iter(5, X, y)]))
+        done["orders"] = orders
+
+    t1 = threading.Thread(target=heavy, daemon=True)
+    t1.start()
+    assert started.wait(30)
+    t2 = threading.Thread(target=light, daemon=True)
+    t2.start()
+    t2.join(60)
+    finished_first = "orders" in done and "heavy" not in done
+    release.set()
+    t1.join(60)
+    assert finished_first, "the other student's calls waited for the long call"
+    assert done.get("heavy")
+    ref = reference(CH05, "data_iter")
+    for seed, order in enumerate(done["orders"]):
+        torch.manual_seed(seed)
+        assert torch.equal(order, torch.cat([Xb[:, 0] for Xb, _ in ref(5, X, y)]))
+
+
+def test_a_calls_own_generator_draws_what_the_global_one_would():
+    """Every kind of random operation, drawn under the oracle's guard from a call's own generator,
+    gives the numbers and the generator state that torch's global generator would have, and
+    leaves the global generator alone (so no lock is needed around a call)."""
+    from autograder.oracle import _Guard
+    ops = [lambda: torch.randint(0, 10, (5,)), lambda: torch.randint(10, (5,)), lambda: torch.randn(4),
+           lambda: torch.rand(2, 2), lambda: torch.randperm(7), lambda: torch.empty(3).normal_(),
+           lambda: torch.bernoulli(torch.full((6,), 0.5)), lambda: torch.multinomial(torch.ones(5), 3),
+           lambda: torch.nn.functional.dropout(torch.ones(8), 0.5), lambda: torch.normal(0., 1., (3,)),
+           lambda: torch.randint_like(torch.ones(3), 5), lambda: torch.empty(4).exponential_(),
+           lambda: torch.poisson(torch.ones(4)),
+           lambda: list(torch.utils.data.DataLoader(torch.arange(10.0), batch_size=3, shuffle=True))]
+    for op in ops:
+        torch.manual_seed(1)
+        want, after = op(), torch.get_rng_state()
+        generator = torch.Generator().manual_seed(1)
+        torch.manual_seed(99)
+        untouched = torch.get_rng_state()
+        with _Guard("a call", generator):
+            got = op()
+        assert all(map(torch.equal, got, want)) if isinstance(got, list) else torch.equal(got, want)
+        assert torch.equal(generator.get_state(), after)
+        assert torch.equal(torch.get_rng_state(), untouched)
+
+
+def test_a_reduction_over_a_huge_expanded_view_is_refused():
+    """A (1, 1) tensor expanded to 2e5 × 2e5 costs nothing to send and nothing to allocate, but
+    summing it reads 4e10 elements: counted, and refused."""
+    from autograder.oracle import _Guard, OverBudget
+    with pytest.raises(OverBudget, match="would cost more than"):
+        with _Guard("a call", torch.Generator()):
+            torch.ones(1, 1).expand(200_000, 200_000).sum()

@@ -21,6 +21,13 @@ as many different shuffles (any shuffle drawn from the generator is correct: the
 * ``final_parameters``: ``w`` and ``b`` lie within :data:`PARAMETER_SLACK` of the
   reference runs' range (40 shuffles spanned 1.5e-3).
 
+Both rest only on what the grader verifies (a report is a claim, DESIGN.md §2): the probe
+returns the run — ``(w, b)`` before the first step and after each, and each step's minibatch
+— and the grader checks that every minibatch is rows of the data with their labels,
+re-derives every step (:func:`_verified_run`: within :data:`STEP_ATOL` + :data:`STEP_RTOL`
+of the step's change; correct variants differ by float32 rounding, about 1e-7), and measures
+the epoch losses itself from the recorded parameters.
+
 ``tests/test_chapter_05.py::test_training_checks_calibrated`` measures both on every run
 (variants: other correct shuffles from the generator, other spellings of each piece, a
 float64 update; bugs: what students get wrong in each piece), in :data:`CALIBRATION`:
@@ -397,13 +404,18 @@ def _yardstick(X, y, w, b) -> torch.Tensor:
 
 def _train(ns, inputs, ctx):
     """The chapter's training loop, built from the four functions in ``ns``; the shuffle's seed
-    depends on the reference run ``variant`` (the student's run is variant 0)."""
+    depends on the reference run ``variant`` (the student's run is variant 0).
+
+    It returns the run itself — ``(w, b)`` before the first step and after every step, and
+    each step's minibatch — not a verdict on it: the grader measures the losses and re-derives
+    every step from these with reference code (:func:`_verified_run`), so that a probe the
+    student replaced can report nothing the grader believes (DESIGN.md §2)."""
     X, y = inputs["features"].to(ctx.device), inputs["labels"].to(ctx.device)
     shuffle = torch.Generator().manual_seed(ctx.seed + 1000 * inputs.get("variant", 0))
     w = torch.normal(0, 0.01, (2, 1), generator=torch.Generator().manual_seed(ctx.seed))
     w = w.to(ctx.device).requires_grad_()
     b = torch.zeros(1, device=ctx.device, requires_grad=True)
-    steps, epochs = [], []
+    steps, params, batch_X, batch_y, epoch_ends = [], [_flat(w, b)], [], [], []
     for _ in range(NUM_EPOCHS):
         for Xb, yb in take(call(ctx, ns, "data_iter", BATCH_SIZE, X, y, shuffle), NUM_EXAMPLES):
             ctx.call = "squared_loss(linreg(X_batch, w, b), y_batch).sum().backward()"
@@ -411,9 +423,83 @@ def _train(ns, inputs, ctx):
             loss.sum().backward()
             call(ctx, ns, "sgd", [w, b], LR, BATCH_SIZE)
             steps.append(loss.detach().float().mean())
-        epochs.append(_yardstick(X, y, w, b))
-    return {"step_losses": torch.stack(steps).cpu(), "epoch_losses": torch.stack(epochs).cpu(),
+            params.append(_flat(w, b))
+            batch_X.append(Xb.detach())
+            batch_y.append(yb.detach())
+        epoch_ends.append(len(steps))
+    d = X.shape[1]
+    return {"step_losses": torch.stack(steps).cpu(), "params": torch.stack(params).double().cpu(),
+            "batch_X": torch.cat([t.reshape(-1, d) for t in batch_X]).cpu(),
+            "batch_y": torch.cat([t.reshape(-1, 1) for t in batch_y]).cpu(),
+            "batch_sizes": [len(t) for t in batch_X], "epoch_ends": epoch_ends,
             "w": w.detach(), "b": b.detach()}
+
+
+def _flat(w, b) -> torch.Tensor:
+    """``(w, b)`` as one row ``[w_1, w_2, b]``, for the run's record."""
+    return torch.cat([w.detach().reshape(-1), b.detach().reshape(-1)])
+
+
+STEP_RTOL, STEP_ATOL = 1e-3, 1e-5  # a recorded step against the step re-derived from its batch
+
+
+def _verified_run(got, inputs, what: str, steps: bool = True) -> tuple[torch.Tensor, list[int]]:
+    """The run's parameter rows and epoch ends, once the grader has re-derived every step.
+
+    Checks, with reference code in the trusted grader: every minibatch is rows of the data with
+    their labels; every recorded ``(w, b)`` is one SGD step (lr, summed ½-squared loss, divided
+    by the batch size) from the one before it on that minibatch. Costs about 1 ms (300 steps of
+    10 examples, vectorised). Raises CheckFailed otherwise. With ``steps=False`` only the
+    record's form is checked (the band's message comes first for an honest run's bug)."""
+    X, y = inputs["features"].double(), inputs["labels"].double()
+    params, bx, by = (got.get(k) for k in ("params", "batch_X", "batch_y"))
+    sizes, ends = got.get("batch_sizes"), got.get("epoch_ends")
+    d = X.shape[1]
+    if not (isinstance(params, WireTensor) and isinstance(bx, WireTensor) and isinstance(by, WireTensor)
+            and isinstance(sizes, list) and isinstance(ends, list)
+            and all(type(n) is int and n > 0 for n in sizes + ends)):
+        raise CheckFailed(f"{what}: the run's record did not come back (parameters after each step "
+                          "and each step's minibatch)")
+    P, bx, by = params.values.double(), bx.values.double(), by.values.double()
+    n = sum(sizes)
+    if (P.shape != (len(sizes) + 1, d + 1) or bx.shape != (n, d) or by.shape != (n, 1)
+            or ends != sorted(ends) or ends[-1] != len(sizes)):
+        raise CheckFailed(f"{what}: the run's record is inconsistent (parameters, minibatches and "
+                          "steps do not match)")
+    if not steps:
+        return P, ends
+    # every minibatch row is a row of the data (the features are continuous: no two alike)
+    key, order = X[:, 0].sort()
+    at = torch.searchsorted(key, bx[:, 0].contiguous()).clamp(max=len(X) - 1)
+    rows = order[at]
+    if not (torch.equal(X[rows], bx) and torch.equal(y[rows], by)):
+        raise CheckFailed(f"{what}: a minibatch of the run is not made of the training data's "
+                          "examples with their labels")
+    # each step re-derived: w' = w - lr / B * Σ (x·w + b - y) x,  b' = b - lr / B * Σ (x·w + b - y)
+    step = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    before = P[:-1][step]
+    residual = (bx * before[:, :d]).sum(1) + before[:, d] - by[:, 0]
+    grad = torch.zeros(len(sizes), d + 1, dtype=torch.float64)
+    grad.index_add_(0, step, torch.cat([bx * residual[:, None], residual[:, None]], 1))
+    change = -LR / BATCH_SIZE * grad
+    miss = ~((P[1:] - (P[:-1] + change)).abs() <= STEP_ATOL + STEP_RTOL * change.abs())  # nan: a miss
+    if miss.any():
+        k = int(miss.any(1).nonzero()[0])
+        raise CheckFailed(f"{what}: after step {k + 1} the parameters are {preview(P[k + 1], d + 1)}, but "
+                          f"one step of SGD from the ones before ({preview(P[k], d + 1)}) on that "
+                          f"minibatch gives {preview(P[k] + change[k], d + 1)}: the update is not "
+                          f"w -= lr * w.grad / batch_size with the gradient of the summed ½ squared "
+                          "loss. Likely causes: sgd or squared_loss")
+    return P, ends
+
+
+def _epoch_losses(run: tuple[torch.Tensor, list[int]], inputs) -> torch.Tensor:
+    """The yardstick after each epoch, measured here on the grader's data from the run's
+    parameters (never a number the harness computed)."""
+    P, ends = run
+    X, y = inputs["features"].double(), inputs["labels"].double()
+    d = X.shape[1]
+    return torch.stack([_yardstick(X, y, P[e, :d], P[e, d]) for e in ends])
 
 
 def _curves(got, want):
@@ -447,9 +533,14 @@ def _cmp_trajectory(got, want, inputs, tol: Tolerance):
         raise CheckFailed(f"{what} took {count} minibatch steps; expected {STEPS}, {NUM_EPOCHS} "
                           f"epochs of {NUM_EXAMPLES} examples in batches of {BATCH_SIZE}: data_iter "
                           "must yield every example once per epoch, batch_size at a time")
-    ref = torch.stack([w["epoch_losses"].values.double() for w in want])
+    run = _verified_run(got, inputs, what, steps=False)
+    if len(run[0]) != STEPS + 1:
+        raise CheckFailed(f"{what} took {len(run[0]) - 1} minibatch steps; expected {STEPS}")
+    ref = torch.stack([_epoch_losses(_trusted(w), inputs) for w in want])
     lo, hi = ref.min(0).values / BAND, ref.max(0).values * BAND
-    values = got["epoch_losses"].values.double()
+    values = _epoch_losses(run, inputs)
+    if values.shape != ref.shape[1:]:
+        raise CheckFailed(f"{what} ran {len(values)} epochs; expected {NUM_EPOCHS}")
     for epoch, (v, a, b) in enumerate(zip(values.tolist(), lo.tolist(), hi.tolist()), 1):
         if not (a <= v <= b):
             err = CheckFailed(f"{what}: the loss after epoch {epoch} is {v:.3g}; the reference's runs "
@@ -458,17 +549,24 @@ def _cmp_trajectory(got, want, inputs, tol: Tolerance):
                               f"Yours is {_band_miss(v, a, b)}")
             err.detail = detail
             raise err
+    _verified_run(got, inputs, what)
     return detail
 
 
+def _trusted(want) -> tuple[torch.Tensor, list[int]]:
+    """A reference run's record (computed in the grader: nothing to verify)."""
+    return want["params"].values.double(), want["epoch_ends"]
+
+
 def _cmp_final_params(got, want, inputs, tol):
-    for key in ("w", "b"):
-        ref = torch.stack([w[key].values.double() for w in want])
-        mine = got[key]
-        if not isinstance(mine, WireTensor) or mine.shape != tuple(ref.shape[1:]):
-            raise CheckFailed(f"training produced {key} = {describe(mine)}")
+    what = f"training with your functions (lr {LR}, batch {BATCH_SIZE}, {NUM_EPOCHS} epochs)"
+    last, _ = _verified_run(got, inputs, what, steps=False)
+    refs = torch.stack([_trusted(w)[0][-1] for w in want])
+    d = refs.shape[1] - 1
+    for key, cols in (("w", slice(0, d)), ("b", slice(d, d + 1))):
+        ref = refs[:, cols]
         lo, hi = ref.min(0).values - PARAMETER_SLACK, ref.max(0).values + PARAMETER_SLACK
-        v = mine.values.double()
+        v = last[-1, cols]
         if not torch.isfinite(v).all() or (v < lo).any() or (v > hi).any():
             raise CheckFailed(f"after training, {key} = {preview(v, v.numel())}; the reference's "
                               f"runs end within {preview(lo, lo.numel())}–{preview(hi, hi.numel())} "
@@ -476,6 +574,7 @@ def _cmp_final_params(got, want, inputs, tol):
                               "parameter that sgd does not update, a linreg that adds b with another "
                               "sign or leaves it out, steps too small to get there in 3 epochs, or "
                               "a training that diverged")
+    _verified_run(got, inputs, what)
 
 
 REQUIREMENTS = [
@@ -519,7 +618,7 @@ REQUIREMENTS = [
                 ("flat_labels",), "y of shape (3,) gives (3, 1), not (3, 3)"),
     Requirement("sgd.divide_by_batch_size", "sgd",
                 "(w, b) ← (w, b) - η/|B| Σ ∇ℓ: divide the summed gradient by the batch size",
-                ("update",), "a known step (hint for a missing division)"),
+                ("update", "zero_grad", "in_place"), "a known step (hint for a missing division)"),
     Requirement("sgd.in_place", "sgd",
                 "it changes the parameter tensors in place (param -= ...), so the caller's w and "
                 "b see the new values", ("in_place",), "the same tensors, changed"),
@@ -545,8 +644,10 @@ EXERCISES = [
               make_inputs=_iter_inputs, probe=_iter_epochs, compare=_cmp_iter_cover),
         Check("shuffle", 1, "the order is shuffled with the generator passed in",
               make_inputs=_iter_inputs, probe=_iter_shuffle, compare=_cmp_iter_shuffle),
+        # Whether data_iter is a generator is seen only in the student's process (a claim),
+        # and a generator that yields nothing is one too: a guard.
         Check("yields", 0.5, "a generator function: it yields the batches one by one",
-              make_inputs=_iter_inputs, probe=_iter_epochs, compare=_cmp_iter_lazy),
+              make_inputs=_iter_inputs, probe=_iter_epochs, compare=_cmp_iter_lazy, guard=True),
     )),
     Exercise("linreg", (
         Check("values", 1.5, "X @ w + b with shape (n, 1), in the inputs' dtype",
@@ -565,8 +666,10 @@ EXERCISES = [
     Exercise("sgd", (
         Check("update", 1, "param -= lr * param.grad / batch_size",
               make_inputs=_sgd_inputs, probe=_sgd_run, compare=_cmp_sgd_update),
+        # An sgd whose body only sets p.grad = None passes this, and the gradients are seen
+        # only in the student's process (a claim): a guard, awarded with a verified update.
         Check("zero_grad", 1, "the gradients are zeroed after the step",
-              make_inputs=_sgd_inputs, probe=_sgd_run, compare=_cmp_sgd_zero),
+              make_inputs=_sgd_inputs, probe=_sgd_run, compare=_cmp_sgd_zero, guard=True),
         # An sgd that does nothing leaves the same leaf tensors too: a guard.
         Check("in_place", 1, "in place, without tracking: the same leaf tensors",
               make_inputs=_sgd_inputs, probe=_sgd_run, compare=_cmp_sgd_inplace, guard=True),

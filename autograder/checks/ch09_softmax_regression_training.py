@@ -24,7 +24,11 @@ reorder the batches it is given — and a fresh order moves a short run a lot:
   with the order), rounded up to 0.005 — so a correct run over an unseen order passes.
 * ``test_accuracy`` (:data:`NUM_EPOCHS` = 3 epochs on all 60,000 images): after some epoch
   the model's own test accuracy is at least :data:`TARGET_ACCURACY`, and ``evaluate_accuracy``
-  reports exactly it (1e-6) after every epoch. Rule: the best epoch of 52 reference runs over
+  reports exactly it (1e-6) after every epoch. The model's own accuracy is measured by the
+  grader, from the parameters the run returns after each epoch, on its own copy of the test
+  split (:func:`_verified_accuracies`; the run's own measurement must agree within
+  :data:`CLAIM_SLACK` images), so that a replaced probe cannot claim one; the trajectory's
+  test accuracy is checked the same way. Rule: the best epoch of 52 reference runs over
   fresh orders reached 0.7972–0.8205; the target sits 0.0072 below the lowest. The best
   epoch, not the last: the test accuracy after an epoch's last step swings with the order
   (epoch 3 alone gave 0.7764–0.8205). This run used to be 10 epochs with the last epoch
@@ -575,13 +579,18 @@ def _softmax_regression(ns, ctx, n_train, n_test, num_epochs, shuffle_seed):
     b = torch.zeros(10, device=ctx.device, requires_grad=True)
     net, loss = _scratch_model(W, b)
     updater = _scratch_updater([W, b], LR)
-    epochs, test_accs, own = [], [], []
+    epochs, test_accs, own, Ws, bs = [], [], [], [], []
     for _ in range(num_epochs):
         epochs.append(call(ctx, ns, "train_epoch", net, train_iter, loss, updater))
         test_accs.append(call(ctx, ns, "evaluate_accuracy", net, test_iter))
         with torch.no_grad():
             own.append(sum(int((net(X).argmax(1) == y).sum()) for X, y in test_iter) / n_test)
-    return {"epochs": epochs, "test_accs": test_accs, "own_test_accs": own}
+        Ws.append(W.detach().cpu().clone())
+        bs.append(b.detach().cpu().clone())
+    # the parameters after each epoch: the grader measures the test accuracy from them itself
+    # (_verified_accuracies); "own_test_accs", measured here, is only the student's claim
+    return {"epochs": epochs, "test_accs": test_accs, "own_test_accs": own,
+            "W": torch.stack(Ws), "b": torch.stack(bs)}
 
 
 def _one_thread(run):
@@ -604,6 +613,45 @@ def _train_short(ns, inputs, ctx):
 
 def _train_full(ns, inputs, ctx):
     return _one_thread(lambda: _softmax_regression(ns, ctx, 60_000, 10_000, NUM_EPOCHS, ctx.seed + 1))
+
+
+CLAIM_SLACK = 3  # test images on which the harness's and the grader's argmax may differ (float rounding)
+
+
+def _verified_accuracies(got, n_test: int, what: str) -> list[float]:
+    """The model's test accuracy after each epoch, measured here in the trusted grader from the
+    parameters the run returned, on the grader's copy of the test split (the first ``n_test``
+    images): never a number computed in the student's process. About 10 ms for 3 epochs on
+    10,000 images (one 10,000 × 784 by 784 × 30 product)."""
+    W, b = got.get("W"), got.get("b")
+    if not (isinstance(W, WireTensor) and isinstance(b, WireTensor) and W.shape[1:] == (784, 10)
+            and b.shape == (W.shape[0], 10)):
+        raise CheckFailed(f"{what}: the model's parameters after each epoch did not come back")
+    X, y = _test_split(n_test)
+    epochs = W.shape[0]
+    with torch.no_grad():  # every epoch's model in one product: (n, 784) by (784, 10 · epochs)
+        logits = X @ W.values.float().permute(1, 0, 2).reshape(784, -1) + b.values.float().reshape(-1)
+        right = (logits.reshape(n_test, epochs, 10).argmax(2) == y[:, None]).sum(0)
+    return [float(r) / n_test for r in right.tolist()]
+
+
+@functools.lru_cache(maxsize=2)
+def _test_split(n: int):
+    """The first ``n`` test images as float32 rows ``(n, 784)`` in [0, 1], and their labels (kept:
+    31 MB for all 10,000)."""
+    from course.batches import to_float_images
+    images, labels = _fashion_mnist(False)
+    return to_float_images(images[:n]).reshape(n, 784), labels[:n]
+
+
+def _check_claims(own: list[float], verified: list[float], n_test: int, what: str) -> None:
+    """The accuracies the run measured in the student's process must be those of the parameters
+    it returned (to a few images of float rounding)."""
+    for epoch, (said, true) in enumerate(zip(own, verified), 1):
+        if not abs(said - true) <= CLAIM_SLACK / n_test:
+            raise CheckFailed(f"{what}: after epoch {epoch} the run reported that the model classifies "
+                              f"{said:.4f} of the test images correctly, but its parameters classify "
+                              f"{true:.4f} of them correctly (measured by the grader)")
 
 
 def _metrics(out, what):
@@ -644,6 +692,10 @@ def _cmp_trajectory(got, want, inputs, tol: Tolerance):
             f"epochs (lr {LR}, batch size {BATCH_SIZE})")
     loss, train_acc, test_acc = _metrics(got, what)
     refs = [_metrics(w, what) for w in want]
+    verified = _verified_accuracies(got, SHORT["n_test"], what)
+    _check_claims([_number(a, what) for a in got["own_test_accs"]], verified, SHORT["n_test"], what)
+    if len(verified) != len(test_acc):
+        raise CheckFailed(f"{what}: the run did not finish its {SHORT['num_epochs']} epochs")
     # every quantity over the reference's, for the feedback page; a failed one is plotted first
     curves = [{"student": mine, "reference": ref, "ylabel": label, "xlabel": "epoch", "first": 1}
               for label, mine, ref in zip(SLACK, (loss, train_acc, test_acc), refs[0])]
@@ -651,6 +703,8 @@ def _cmp_trajectory(got, want, inputs, tol: Tolerance):
         for epoch, value in enumerate(mine, 1):
             column = [r[k][epoch - 1] for r in refs]
             message = _outside_band(name, epoch, value, min(column), max(column))
+            if not message and name == "test accuracy":  # the model's own, as the grader measures it
+                message = _outside_band(name, epoch, verified[epoch - 1], min(column), max(column))
             if message:
                 err = CheckFailed(f"{what}: {message}")
                 err.detail = {"curves": sorted(curves, key=lambda c: c["ylabel"] != name)}
@@ -678,10 +732,12 @@ def _cmp_full(got, want, inputs, tol):
     what = f"training from scratch on all 60,000 images for {NUM_EPOCHS} epochs (lr {LR}, batch size {BATCH_SIZE})"
     _, _, reported = _metrics(got, what)
     own = [_number(a, what) for a in got["own_test_accs"]]
-    if len(own) != NUM_EPOCHS or len(reported) != NUM_EPOCHS:
+    verified = _verified_accuracies(got, 10_000, what)
+    if len(own) != NUM_EPOCHS or len(reported) != NUM_EPOCHS or len(verified) != NUM_EPOCHS:
         raise CheckFailed(f"{what}: the run did not finish its {NUM_EPOCHS} epochs")
-    best, ref = max(own), max(want["own_test_accs"])
-    detail = {"test_accuracy": best}  # the model's own; Gradescope's leaderboard shows it
+    _check_claims(own, verified, 10_000, what)
+    best, ref = max(verified), max(want["own_test_accs"])
+    detail = {"test_accuracy": best}  # measured by the grader; Gradescope's leaderboard shows it
     if best < TARGET_ACCURACY:
         err = CheckFailed(f"{what} reached a test accuracy of at most {best:.4f} after any epoch; expected "
                           f"at least {TARGET_ACCURACY} (the reference reaches {ref:.4f}). Likely causes: the "
