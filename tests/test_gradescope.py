@@ -282,7 +282,8 @@ def private_python(home: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     import site
     [own] = list((venv / "lib").glob("python3*/site-packages"))
-    (own / "course_packages.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    repo = str(Path(__file__).resolve().parents[1])  # the course's packages, as the editable install finds them
+    (own / "course_packages.pth").write_text("\n".join([*site.getsitepackages(), repo]) + "\n")
     return venv / "bin"
 
 
@@ -425,7 +426,7 @@ def test_the_bundle_carries_no_local_nbgrader_setting(bundle):
     course = (paths.course_root() / "nbgrader_config.py").read_text()
     shipped = zipfile.ZipFile(bundle).read("nbgrader_config.py").decode()
     assert shipped == clean_nbgrader_config(course)
-    local = course + ('import os\nc.Exchange.root = "/srv/nbgrader/exchange"\n'
+    local = course + ('import json\nc.Exchange.root = "/srv/nbgrader/exchange"\n'
                       'c.CourseDirectory.db_url = "sqlite:////home/me/gradebook.db"\n'
                       'c.CourseDirectory.submitted_directory = os.path.expanduser(\n    "~/inbox")\n'
                       'c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE"}\n')

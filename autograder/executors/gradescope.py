@@ -56,7 +56,7 @@ TOP_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml")
 # nbgrader settings the bundle keeps (the course's layout and stubs); never the instructor's
 # exchange, database, course root or any other local path
 NBGRADER_KEPT = ("CourseDirectory", "ClearSolutions", "ExecutePreprocessor", "Execute",
-                 "LateSubmissionPlugin", "AssignLatePenalties")
+                 "LateSubmissionPlugin", "AssignLatePenalties", "LatePenalty", "Autograde")
 NBGRADER_LOCAL = ("db_url", "exchange", "course_directory")
 PENDING = ".autograder-private"  # under the root, mode 0700: results before they are published
 STUDENT = "submission"  # the student id results carry (Gradescope knows who it is)
@@ -134,6 +134,8 @@ def _kept_setting(node, first: bool) -> bool:
     import ast
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and first:
         return True  # the docstring
+    if isinstance(node, ast.Import) and [a.name for a in node.names] == ["os"]:
+        return True  # the course's own (its root is the folder of the file, not a local path)
     if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
         return False
     target = node.targets[0]
