@@ -148,7 +148,7 @@ CASES = [
     Case("sgd_zeroes_first_linreg_detaches", replace={
         "sgd": step(update="param.grad.zero_()", zero="param -= lr * param.grad / batch_size"),
         "linreg": model("X @ w.detach() + b")},
-         scores={"sgd": 2, "linreg": 1.5},
+         scores={"sgd": 0, "linreg": 1.5},  # its guards wait for a working update (issue 18, attack 7)
          messages={"sgd": "the gradient was zeroed before the step used it",
                    "linreg": "`.detach()` returns a copy of w cut off from the graph",
                    "training": "graded with a working"}),
