@@ -320,6 +320,26 @@ def test_prose_quotes_its_outputs():
     ms = {name: prose.number_after(timing, name) for name in ("batch 10 ", "batch 1000", "vectorised pass")}
     assert "the per-batch overhead" in text and "dominates completely" in text
     assert ms["batch 10 "] > 5 * ms["batch 1000"] > 5 * ms["vectorised pass"], ms
+    per_batch = prose.number_after(timing, "per batch of 10:")
+    arithmetic = prose.number_after(timing, "(at the vectorised rate)")
+    assert "tens of microseconds per batch" in text and 10 <= per_batch < 100, per_batch
+    assert "a few hundredths of a microsecond" in text and 0.01 <= arithmetic < 0.1, arithmetic
+
+
+def test_answers_quote_their_outputs():
+    """The answers to the questions quote the cell that measures them."""
+    text = prose.markdown(CHAPTER)
+    assert text.count(":::{dropdown} Answer") == 3
+    shown = book_text.stored_text(CHAPTER, "code-4b7aa9dc")
+    final = {(lr, start): float(v) for lr, start, v in
+             re.findall(r"lr ([\d.]+)\s+from (\w+)\s+weights: loss after training ([\d.]+)", shown)}
+    start = prose.number_after(book_text.stored_text(CHAPTER, "code-ae51566c"), "epoch 0, loss")
+    floor = 0.5 * 0.01 ** 2
+    assert "trains from zero and ends at the same noise floor" in text
+    assert final[("0.03", "zero")] < 1.5 * floor and final[("0.03", "random")] < 1.5 * floor, final
+    assert "about $0.41^2 \\approx 0.17$ of the start" in text
+    assert 0.12 < final[("0.003", "random")] / start < 0.22, (final, start)
+    assert "the floor is reached within the first epoch" in text and final[("0.3", "random")] < 2 * floor
 
 
 def test_display_equations_fit_a_phone():

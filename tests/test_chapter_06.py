@@ -271,6 +271,39 @@ def test_prose_quotes_its_outputs():
     grads = book_text.stored_text(CHAPTER, "code-be98da8e")
     bias = float(re.search(r"bias gradient,\s+autograd: tensor\(\[([-\d.]+)\]\)", grads).group(1))
     assert "of the order of $-2 \\times 4.2$" in text and -12 < bias < -6, bias
+    shown = book_text.stored_text(CHAPTER, "code-e6bb6d29")
+    eigenvalues = [float(v) for v in re.findall(r"[\d.]+", shown.split("mean loss:")[1].split("\n")[0])]
+    bound = prose.number_after(shown, "2 / lambda_max:")
+    assert abs(bound - 2 / max(eigenvalues)) < 0.01 and "$2/\\lambda_{\\max} \\approx 0.96$" in text
+    assert bound == 0.96 and 10 * 0.03 < bound < 100 * 0.03, (bound, eigenvalues)
+    below = book_text.stored_text(CHAPTER, "code-d995bcd4")
+    lo, hi, mean = (prose.number_after(below, k) for k in ("lie", "to", "(mean"))
+    assert "nine to eleven units below the true line (about ten on average" in text
+    assert (round(lo), round(hi), round(mean)) == (9, 11, 10), (lo, hi, mean)
+
+
+def test_the_misconception_box_shows_its_claim():
+    text = prose.markdown(CHAPTER)
+    assert "From the notes" in text and "**multiplied** by $n$" in text
+    shown = book_text.stored_text(CHAPTER, "code-b4e58d92")
+    runs = re.findall(r"= ([\d.]+): final loss ([\d.e+-]+) \(sum: ([\d.e+-]+)\), largest gap between the runs ([\d.e+-]+)", shown)
+    (note_lr, note_loss, summed, _), (right_lr, right_loss, _, right_gap) = runs
+    assert (float(note_lr), float(right_lr)) == (0.0003, 0.03)
+    assert float(right_gap) < 1e-4 and float(note_loss) > 1e4 * float(summed), runs
+
+
+def test_answers_quote_their_outputs():
+    text = prose.markdown(CHAPTER)
+    assert text.count(":::{dropdown} Answer") == 5
+    shown = book_text.stored_text(CHAPTER, "code-1507e5da")
+    slopes = {float(d): float(s) for d, s in re.findall(r"delta\s+([\d.]+): slope\s+([-\d.]+)", shown)}
+    squared = prose.number_after(book_text.stored_text(CHAPTER, "code-49426d25"), "squared loss : slope")
+    assert "its slope below 1" in text and slopes[0.1] < 1
+    assert "like the least-squares line" in text and abs(slopes[10.0] - squared) < 0.1, (slopes, squared)
+    assert "initialising after creating the loader changes nothing: True" in shown
+    norms = {k: [float(v) for v in vs.split()] for k, vs in re.findall(r"(with|without) zero_grad, [^:]+: ([\d. ]+)", shown)}
+    assert "falls as the fit improves" in text and max(norms["with"][-2:]) < norms["with"][0] / 2, norms
+    assert "several times larger" in text and sum(norms["without"][1:]) > 2 * sum(norms["with"][1:]), norms
 
 
 def test_display_equations_fit_a_phone():

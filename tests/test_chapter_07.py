@@ -1,5 +1,6 @@
 """Chapter 07: the solutions score full marks, the stubs and code that does nothing zero, each
-row of the requirement table has a submission that loses exactly that row's points, a broken
+row of the requirement table has a submission that loses exactly that row's points (the
+two-class logistic map and the cost-weighted decision included), a broken
 `softmax` or `one_hot` costs `softmax_ce_grad` nothing, each self-check judges its own
 exercise only, and the text agrees with its outputs and fits a phone's width."""
 import re
@@ -15,6 +16,8 @@ from tests.kernel import assert_selfchecks_judge_one_exercise
 CHAPTER = "07_softmax_regression"
 LINEAR_CELL = "code-e4b25a00"  # nn.Linear(784, 10) and its parameter count
 GRADIENT_CELL = "code-adf01968"  # softmax_ce_grad against autograd and finite differences
+HESSIAN_CELL = "code-becd2c6b"  # diag(p) - p pT against torch.autograd.functional.hessian
+UNIFORM_CELL = "code-117df3f7"  # the answer to question 3: log 10
 
 
 def req(req_id: str, source: str, **kwargs) -> Case:
@@ -69,6 +72,22 @@ ENTROPY_IN_BITS = """
 ENTROPY_NAN_AT_ZERO = """
     def entropy(p):
         return -(p * torch.log(p)).sum(-1)
+    """
+LOGISTIC_CLASS_ZERO = """
+    def logistic_from_softmax(W, b):
+        return W[:, 0] - W[:, 1], b[0] - b[1]
+    """
+DECISION_TRANSPOSED = """
+    def min_cost_decision(P, cost):
+        return (P @ cost.T).argmin(1)
+    """
+DECISION_ARGMAX = """
+    def min_cost_decision(P, cost):
+        return P.argmax(1)
+    """
+DECISION_WITH_A_LOOP = """
+    def min_cost_decision(P, cost):
+        return torch.stack([(p @ cost).argmin() for p in P])
     """
 STANDS_IN = "graded with a working"
 
@@ -147,6 +166,27 @@ REQUIREMENT_CASES = [
             return (E / E.sum(1, keepdim=True) - one_hot(y, O.shape[1]).to(O.dtype)) / len(O)
         """, messages={"softmax_ce_grad": "nan"}),
     req("softmax_ce_grad.no_autograd", GRAD_BY_AUTOGRAD, messages={"softmax_ce_grad": "backward"}),
+    req("logistic_from_softmax.class_one", LOGISTIC_CLASS_ZERO,
+        messages={"logistic_from_softmax": "the logit of class 0"}),
+    req("logistic_from_softmax.shapes", """
+        def logistic_from_softmax(W, b):
+            return (W[:, 1] - W[:, 0]).reshape(-1, 1), (b[1] - b[0]).reshape(1)
+        """, messages={"logistic_from_softmax": "returned shape"}),
+    req("logistic_from_softmax.dtype", """
+        def logistic_from_softmax(W, b):
+            return (W[:, 1] - W[:, 0]).float(), (b[1] - b[0]).float()
+        """, messages={"logistic_from_softmax": "dtype torch.float32; expected torch.float64"}),
+    req("min_cost_decision.expected_cost", DECISION_TRANSPOSED,
+        messages={"min_cost_decision": "transposed"}),
+    req("min_cost_decision.least", """
+        def min_cost_decision(P, cost):
+            return (P @ cost).argmax(1)
+        """, messages={"min_cost_decision": "take the argmin"}),
+    req("min_cost_decision.int64", """
+        def min_cost_decision(P, cost):
+            return (P @ cost).argmin(1).float()
+        """, messages={"min_cost_decision": "dtype torch.float32; expected torch.int64"}),
+    req("min_cost_decision.no_loops", DECISION_WITH_A_LOOP, messages={"min_cost_decision": "loop"}),
 ]
 
 CASES = [
@@ -190,6 +230,8 @@ WRONG = {
     "cross_entropy": [CE_WITH_A_LOOP, CE_MEAN],
     "cross_entropy_from_logits": [CEFL_THROUGH_PROBABILITIES, CEFL_LOGSUMEXP],
     "softmax_ce_grad": [GRAD_NOT_AVERAGED, GRAD_BY_AUTOGRAD],
+    "logistic_from_softmax": [LOGISTIC_CLASS_ZERO],
+    "min_cost_decision": [DECISION_TRANSPOSED, DECISION_ARGMAX],
 }
 
 
@@ -213,4 +255,22 @@ def test_numbers_in_the_text_are_the_outputs():
     autograd = float(re.search(r"analytic - autograd\|:\s+([\d.e+-]+)", shown).group(1))
     finite = float(re.search(r"analytic - finite differences\|:\s+([\d.e+-]+)", shown).group(1))
     assert "float64 rounding ($10^{-17}$)" in prose and autograd < 1e-15
-    assert "truncation error ($10^{-10}$)" in prose and 1e-12 < finite < 1e-8
+    assert "*rounding* error ($10^{-10}$)" in prose and 1e-12 < finite < 1e-8
+    assert "truncation error" not in prose.split("*rounding* error")[0]
+    hessian = stored_text(CHAPTER, HESSIAN_CELL)
+    assert float(re.search(r"\(diag\(p\) - p pT\)\|: ([\d.e+-]+)", hessian).group(1)) < 1e-14
+    low = float(re.search(r"eigenvalues from ([-\d.e+]+)", hessian).group(1))
+    assert "positive semi-definite" in prose and "eigenvalue 0" in prose and abs(low) < 1e-14, hessian
+    assert "$\\operatorname{diag}(\\mathbf{p}) - \\mathbf{p}\\mathbf{p}^\\top$" in prose
+
+
+def test_answers_quote_their_outputs():
+    prose = " ".join(" ".join(notebooks.source(c) for c in notebooks.read_notebook(
+        paths.release_notebook(CHAPTER))["cells"] if c["cell_type"] == "markdown").split())
+    assert prose.count(":::{dropdown} Answer") == 5
+    uniform = stored_text(CHAPTER, UNIFORM_CELL)
+    values = [float(v) for v in re.findall(r"\d+\.\d{4}", uniform)]
+    assert "$\\log 10 \\approx 2.303$ nats" in prose and all(abs(v - 2.3026) < 1e-4 for v in values), values
+    assert "2000.3 for the last row" in prose and "2000.3132])" in stored_text(CHAPTER, "code-63d392ab")
+    row_sum = float(re.search(r"row sum of the gradient\|:\s+([\d.e+-]+)", stored_text(CHAPTER, GRADIENT_CELL)).group(1))
+    assert "a largest row sum of $10^{-17}$" in prose and 1e-18 < row_sum < 1e-16, row_sum

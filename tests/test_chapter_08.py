@@ -18,6 +18,7 @@ READING_CELL = "code-e0766c56"  # one epoch of reading, four ways
 PER_IMAGE_CELL = "code-93959c33"  # the DataLoader's cost per image and per batch
 SETUP_CELL = "code-024af623"  # the data sets' sizes
 RESIZE_CELL = "code-3b7d7ee3"  # 64×64 batches, both ways
+BATCH_SIZES_CELL = "code-058736fa"  # the answer to question 1: batch sizes 1, 64 and 1,024
 
 EXERCISE_OF = {"labels": "get_fashion_mnist_labels", "counts": "class_counts", "batches": "tensor_batches"}
 
@@ -211,3 +212,19 @@ def test_resizing_shows_its_shapes():
     assert shown.count("(256, 1, 64, 64)") == 3
     difference = float(re.search(r"same 256 training images: ([\d.]+)", shown).group(1))
     assert difference <= 1 / 255 + 1e-4, "the text says the two ways agree to one grey level"
+
+
+def test_answers_quote_their_outputs():
+    text = " ".join(prose().split())
+    assert text.count(":::{dropdown} Answer") == 4 and "two cores" not in text
+    rows = re.findall(r"batch size\s+(\d+): in memory\s+([\d.]+) ms, DataLoader\s+([\d.]+) ms",
+                      stored_text(CHAPTER, BATCH_SIZES_CELL))
+    memory = {int(b): float(m) for b, m, _ in rows}
+    loader = {int(b): float(d) for b, _, d in rows}
+    assert "about ten times faster" in text and 5 < memory[1] / memory[64] < 20, memory
+    assert "then stops improving" in text and memory[1024] < 2 * memory[64], memory
+    assert "only two or three times faster over the whole range" in text and 1.3 < loader[1] / loader[1024] < 4, loader
+    assert memory[1] / memory[1024] > 2 * loader[1] / loader[1024], (memory, loader)
+    uint8, float32 = (float(re.search(name + r"\s+([\d.]+) s", stored_text(CHAPTER, READING_CELL)).group(1))
+                      for name in ("uint8 → float", "float32"))
+    assert "takes about as long as the float32 one" in text and uint8 < 1.5 * float32, (uint8, float32)

@@ -528,20 +528,23 @@ REQUIREMENTS = [
                 "F.huber_loss, F.smooth_l1_loss, nn.HuberLoss and nn.SmoothL1Loss are not allowed",
                 ("no_library_huber",), "no_calls of the four"),
     Requirement("train_concise.layer", "train_concise",
-                "net = nn.Sequential(nn.Linear(features.shape[1], 1))", ("recipe",),
+                "an nn.Sequential holding one nn.Linear with one output, its inputs from "
+                "features.shape[1]", ("recipe",),
                 "nn.Linear(3, 1) for 3 features"),
     Requirement("train_concise.initialisation", "train_concise",
-                "net[0].weight.data.normal_(0, 0.01), then net[0].bias.data.fill_(0)",
+                "weights from N(0, 0.01²) and a zero bias, set right after the layer is created "
+                "(nn.init or in-place under torch.no_grad(); .data also works)",
                 ("same_draws",), "with 0 epochs, the weight normal_ draws after creating the layer"),
     Requirement("train_concise.load_array", "train_concise",
-                "data_iter = load_array((features, labels), batch_size, is_train=True), your function",
+                "your load_array((features, labels), batch_size, is_train=True), made after the "
+                "initialisation",
                 ("recipe",), "the loader it asks for: (2 arrays, batch_size, is_train=True)"),
     Requirement("train_concise.optimizer", "train_concise",
-                "trainer = torch.optim.SGD(net.parameters(), lr=lr)", ("trajectory", "same_draws"),
+                "torch.optim.SGD over the model's parameters with the lr given", ("trajectory", "same_draws"),
                 "an exact fit of noise-free data after 100 epochs"),
     Requirement("train_concise.loop", "train_concise",
-                "for each minibatch: l = loss(net(X), y), then trainer.zero_grad(), l.backward(), "
-                "trainer.step()", ("trajectory", "final_parameters", "same_draws"),
+                "for every minibatch of every epoch one step on the loss: zero_grad, backward, step "
+                "in the order that works", ("trajectory", "final_parameters", "same_draws"),
                 "an exact fit of noise-free data after 100 epochs"),
     Requirement("train_concise.given_loss", "train_concise", "use the loss you are given",
                 ("trajectory", "same_draws"), "a recording loss is called once per minibatch"),

@@ -1,4 +1,5 @@
-"""Checks for chapter 07, softmax regression: one-hot, softmax, entropy and cross-entropy.
+"""Checks for chapter 07, softmax regression: one-hot, softmax, entropy and cross-entropy,
+two classes as logistic regression, and decisions with asymmetric costs.
 
 ``REQUIREMENTS`` (at the end) maps each sentence of the exercises' prompts to the checks
 that fail when it is broken; tests/test_chapter_07.py holds a submission per row.
@@ -12,7 +13,7 @@ import math
 import torch
 
 from autograder.checks.common import call, randn, student_calls
-from autograder.compare import describe, expect_tensor
+from autograder.compare import describe, expect_tensor, preview
 from autograder.policy import forbid_attributes, forbid_loops
 from autograder.spec import Check, CheckFailed, Exercise, Requirement
 from autograder.untrusted.wire import WireTensor
@@ -319,6 +320,110 @@ def _sceg_big(ns, inputs, ctx):
                            torch.tensor(BIG_LABELS).to(ctx.device))}
 
 
+# -- logistic_from_softmax ----------------------------------------------------------------------
+def _logistic_inputs(gen):
+    cases = []
+    for d, dtype in ((2, torch.float32), (5, torch.float64), (1, torch.float32)):
+        cases.append({"W": randn(gen, d, 2, dtype=dtype), "b": randn(gen, 2, dtype=dtype),
+                      "X": 2 * randn(gen, 7, d, dtype=dtype)})
+    return {"cases": cases}
+
+
+def _logistic_values(ns, inputs, ctx):
+    out = []
+    for c in inputs["cases"]:
+        result = call(ctx, ns, "logistic_from_softmax", c["W"].to(ctx.device), c["b"].to(ctx.device))
+        out.append(tuple(result) if isinstance(result, (tuple, list)) else result)
+    return {"results": out}
+
+
+def _logistic_what(case):
+    d = case["W"].shape[0]
+    return f"logistic_from_softmax(W of shape ({d}, 2), b of shape (2,)) [{str(case['W'].dtype)[6:]}]"
+
+
+def _cmp_logistic_values(got, want, inputs, tol):
+    for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        what = _logistic_what(case)
+        if not isinstance(g, tuple) or len(g) != 2:
+            raise CheckFailed(f"{what} returned {describe(g)}; expected a pair (w, b)")
+        for name, mine, ref in (("w", g[0], w[0]), ("b", g[1], w[1])):
+            _with_hint(mine, ref, f"{what}: {name}", tol, {
+                "the sign is flipped: that is the logit of class 0; take class 1's minus class 0's":
+                    lambda v: -v})
+
+
+def _cmp_logistic_probabilities(got, want, inputs, tol):
+    """Recompute sigmoid(X w + b) from the returned pair and compare with softmax's class 1."""
+    for case, g in zip(inputs["cases"], got["results"]):
+        what = _logistic_what(case)
+        if not isinstance(g, tuple) or len(g) != 2 or not all(isinstance(t, WireTensor) for t in g):
+            raise CheckFailed(f"{what} returned {describe(g)}; expected a pair of tensors (w, b)")
+        w, b = (t.values.double() for t in g)
+        d = case["W"].shape[0]
+        if w.numel() != d or b.numel() != 1:
+            raise CheckFailed(f"{what} returned w with {w.numel()} and b with {b.numel()} numbers; "
+                              f"expected {d} weights and one bias")
+        X = case["X"].double()
+        mine = torch.sigmoid(X @ w.reshape(-1) + b.reshape(()))
+        truth = torch.softmax(X @ case["W"].double() + case["b"].double(), 1)[:, 1]
+        if not torch.allclose(mine, truth, rtol=1e-4, atol=1e-5):
+            hint = (" — that is 1 - p: the sign is flipped" if torch.allclose(mine, 1 - truth, atol=1e-5)
+                    else "")
+            raise CheckFailed(f"{what}: sigmoid(X @ w + b) on 7 examples gives {preview(mine)}; softmax of "
+                              f"the two-class model gives class 1 the probabilities {preview(truth)}{hint}")
+
+
+# -- min_cost_decision ----------------------------------------------------------------------------
+def _cost_matrix(gen, q):
+    """Asymmetric costs: 0 on the diagonal, positive elsewhere."""
+    return (torch.rand(q, q, generator=gen) * 10).fill_diagonal_(0.0)
+
+
+def _decision_inputs(gen):
+    # First a case where the argmax, the transposed costs and the argmax of the expected cost
+    # each give other decisions than the right ones ([1, 1, 1]), so a message can say which.
+    cases = [{"P": torch.tensor([[0.8, 0.2], [0.3, 0.7], [0.02, 0.98]]),
+              "cost": torch.tensor([[0.0, 1.0], [20.0, 0.0]])}]
+    for n, q in ((8, 2), (12, 4), (1, 3)):
+        cases.append({"P": torch.softmax(2 * randn(gen, n, q), 1), "cost": _cost_matrix(gen, q)})
+    return {"cases": cases}
+
+
+def _decision_values(ns, inputs, ctx):
+    return {"results": [call(ctx, ns, "min_cost_decision", c["P"].to(ctx.device), c["cost"].to(ctx.device))
+                        for c in inputs["cases"]]}
+
+
+def _cmp_decision(got, want, inputs, tol):
+    for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        P, cost = case["P"], case["cost"]
+        what = f"min_cost_decision(P of shape {_shape(P)}, cost of shape {_shape(cost)})"
+        if isinstance(g, WireTensor) and g.shape == w.shape and not g.values.is_floating_point():
+            mine = g.values.long()
+            for text, wrong in (
+                    ("that is the most probable class: it ignores the costs", P.argmax(1)),
+                    ("that reads the cost matrix transposed: row i is the true class, column j the "
+                     "decision, so the expected cost of j is (P @ cost)[:, j]", (P @ cost.T).argmin(1)),
+                    ("that maximises the expected cost; take the argmin", (P @ cost).argmax(1))):
+                if torch.equal(mine, wrong) and not torch.equal(mine, w.values.long()):
+                    raise CheckFailed(f"{what} returned {mine.tolist()}; expected {w.values.tolist()} — {text}")
+        expect_tensor(g, w, what, tol)
+
+
+ZERO_ONE_P = [[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.2, 0.6], [0.3, 0.3, 0.4]]
+
+
+def _decision_zero_one(ns, inputs, ctx):
+    P = torch.tensor(ZERO_ONE_P).to(ctx.device)
+    return {"result": call(ctx, ns, "min_cost_decision", P, (1 - torch.eye(3)).to(ctx.device))}
+
+
+def _cmp_decision_zero_one(got, want, inputs, tol):
+    expect_tensor(got["result"], want["result"], f"min_cost_decision(P = {ZERO_ONE_P}, cost = 1 - I) "
+                  "(every mistake costs 1: the rule is the argmax)", tol)
+
+
 EXERCISES = [
     Exercise("one_hot", (
         Check("values", 1.5, "one row of shape (num_classes,) per label, 1 at the label and 0 elsewhere",
@@ -375,6 +480,22 @@ EXERCISES = [
         Check("no_autograd", 1, "computed from the formula, not by autograd", kind="policy",
               rule=forbid_attributes("backward", "grad", "autograd", "jacobian", "vjp")),
     ), uses=("softmax", "one_hot")),
+    Exercise("logistic_from_softmax", (
+        Check("values", 2, "w = W[:, 1] - W[:, 0] of shape (d,) and b = b[1] - b[0] a scalar, in W's dtype",
+              make_inputs=_logistic_inputs, probe=_logistic_values, compare=_cmp_logistic_values),
+        Check("probabilities", 1, "sigmoid(X @ w + b), recomputed from the returned pair, is softmax's "
+              "probability of class 1", make_inputs=_logistic_inputs, probe=_logistic_values,
+              compare=_cmp_logistic_probabilities),
+    )),
+    Exercise("min_cost_decision", (
+        Check("values", 2, "the class of least expected cost (P @ cost).argmin(1), int64 of shape (n,)",
+              make_inputs=_decision_inputs, probe=_decision_values, compare=_cmp_decision, tolerance="exact"),
+        Check("zero_one", 1, "with every mistake costing 1 it is the argmax",
+              make_inputs=_decision_inputs, probe=_decision_zero_one, compare=_cmp_decision_zero_one,
+              tolerance="exact"),
+        Check("no_loops", 0.5, "written with tensor operations, without a Python loop over the examples",
+              kind="policy", rule=forbid_loops()),
+    )),
 ]
 
 
@@ -387,6 +508,7 @@ _SOFTMAX_ALL = ("values", "stable", "gradient", "no_library_softmax")
 _CE_ALL = ("values", "zero_probabilities", "no_loops")
 _CEFL_ALL = ("values", "stable", "gradient", "no_library_cross_entropy")
 _SCEG_ALL = ("autograd", "stable", "no_autograd")
+_DECISION_ALL = ("values", "zero_one", "no_loops")
 
 # Each sentence of the prompts that asks for something, and the checks that fail when it is
 # broken. A function that breaks a requirement so that none of its value checks passes also
@@ -436,4 +558,18 @@ REQUIREMENTS = [
          "the gradient for logits [[1000, -1000, 0]]"),
     _row("softmax_ce_grad.no_autograd", "you may not use autograd (backward, torch.autograd, .grad)",
          ("no_autograd",), "no call of backward or torch.autograd"),
+    _row("logistic_from_softmax.class_one", "sigmoid(X @ w + b) is the probability softmax gives class 1",
+         ("values", "probabilities"), "sigmoid(X w + b) against softmax's class 1 on random X"),
+    _row("logistic_from_softmax.shapes", "w of shape (d,) and b a scalar (shape ())", ("values",),
+         "the shapes of w and b for d = 3"),
+    _row("logistic_from_softmax.dtype", "in W's dtype", ("values",), "float64 parameters stay float64"),
+    _row("min_cost_decision.expected_cost", "the class j of least expected cost Σ_i P[k, i] cost[i, j]: "
+         "row i of cost is the true class, column j the decision", ("values",),
+         "the medical example: a 20 % risk with a miss costing 20 is treated"),
+    _row("min_cost_decision.least", "the class of *least* expected cost (with cost = 1 - I, the argmax)",
+         _DECISION_ALL, "cost = 1 - I gives the argmax"),
+    _row("min_cost_decision.int64", "an int64 tensor of shape (n,)", _DECISION_ALL,
+         "the dtype and shape of the decisions"),
+    _row("min_cost_decision.no_loops", "with tensor operations, no Python loop over the examples",
+         ("no_loops",), ""),
 ]

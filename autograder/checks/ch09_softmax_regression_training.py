@@ -118,7 +118,10 @@ def _acc_inputs(gen):
 
 def _acc_probe(key):
     def probe(ns, inputs, ctx):
-        cases = list(inputs[key]) + ([(inputs[key][0][0].float(), inputs[key][0][1])] if key == "indices" else [])
+        first = inputs[key][0]
+        # predicted classes also as floats and as a column (n, 1)
+        cases = list(inputs[key]) + ([(first[0].float(), first[1]), (first[0].reshape(-1, 1), first[1])]
+                                     if key == "indices" else [])
         out = []
         for y_hat, y in cases:  # each case on its own, so the first wrong answer is the one reported
             try:
@@ -131,10 +134,16 @@ def _acc_probe(key):
 
 def _cmp_acc(key, kind):
     def compare(got, want, inputs, tol):
-        cases = list(inputs[key]) + ([inputs[key][0]] if key == "indices" else [])
+        first = inputs[key][0]
+        cases = list(inputs[key]) + ([first, (first[0].reshape(-1, 1), first[1])] if key == "indices" else [])
         for i, ((y_hat, y), g, w) in enumerate(zip(cases, got["results"], want["results"])):
             dtype = "float32" if key == "indices" and i == 1 else str(y_hat.dtype)[6:]
             what = f"accuracy(y_hat {kind} of shape {tuple(y_hat.shape)} [{dtype}], y of shape {tuple(y.shape)})"
+            if y_hat.dim() == 2 and y_hat.shape[1] == 1 and not (isinstance(g, dict) and "raised" in g) \
+                    and isinstance(g, (int, float)) and abs(g - w) > 1e-6:
+                raise CheckFailed(f"{what} returned {g:g}; expected {w:g} correct predictions — a column "
+                                  "(n, 1) compared with y (n,) broadcasts to an (n, n) table: flatten the "
+                                  "predicted classes with reshape(-1) first")
             if isinstance(g, dict) and "raised" in g:
                 if g["raised"].startswith("NotImplementedError"):
                     raise CheckFailed("`accuracy` is not written yet: it still raises NotImplementedError")
@@ -531,6 +540,169 @@ def _cmp_predict(key, what):
     return compare
 
 
+# -- early_stopping ------------------------------------------------------------------------------
+# Two runs of the student's loop, with training and validation the grader writes:
+# * "drift": softmax regression on 1,000 training images whose labels turn wrong (shifted by
+#   one class) after ES_CLEAN epochs, validated on 2,000 other training images — the
+#   validation accuracy rises, then collapses, so the best epoch is certainly not the last
+#   (five seeds: 0.72–0.74 after epoch 3, below 0.08 after epoch 4);
+# * "tie": a tiny model that each epoch adds 1 to every parameter, with a scripted validation
+#   accuracy whose best value comes twice: the first of the two epochs must be kept.
+# The grader recomputes the validation accuracy of the returned parameters itself.
+ES_TRAIN, ES_VAL, ES_CLEAN, ES_EPOCHS, ES_LR, ES_BATCH = 1_000, (50_000, 52_000), 3, 5, 0.1, 50
+TIE_ACCS = [0.4, 0.7, 0.55, 0.7, 0.6]
+
+
+def _es_net():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    nn.init.normal_(net[1].weight, std=0.01)
+    nn.init.zeros_(net[1].bias)
+    return net
+
+
+def _es_val_data(device="cpu"):
+    X, y = _fashion_mnist(True)
+    lo, hi = ES_VAL
+    return X[lo:hi].float().div(255).to(device), y[lo:hi].to(device)
+
+
+def _es_returned(result, calls):
+    """What the student's early_stopping returned, as plain data: the kept weight and bias,
+    the accuracies it reports, and how often it trained."""
+    out = {"calls": calls, "returned": type(result).__name__, "w": None, "b": None, "accs": None}
+    if isinstance(result, (tuple, list)) and len(result) == 2:
+        state, accs = result
+        if hasattr(state, "get"):
+            out["w"], out["b"] = state.get("1.weight"), state.get("1.bias")
+            out["w"] = out["w"].detach().clone() if isinstance(out["w"], torch.Tensor) else None
+            out["b"] = out["b"].detach().clone() if isinstance(out["b"], torch.Tensor) else None
+        out["accs"] = [float(a) if isinstance(a, (int, float, torch.Tensor)) and not isinstance(a, bool)
+                       and (not isinstance(a, torch.Tensor) or a.numel() == 1) else None
+                       for a in accs] if isinstance(accs, (list, tuple)) else None
+    return out
+
+
+def _es_drift(ns, ctx):
+    X, y = _fashion_mnist(True)
+    Xt, yt = X[:ES_TRAIN].float().div(255).to(ctx.device), y[:ES_TRAIN].to(ctx.device)
+    Xv, yv = _es_val_data(ctx.device)
+    torch.manual_seed(ctx.seed)
+    net = _es_net().to(ctx.device)
+    optimizer, ce = torch.optim.SGD(net.parameters(), lr=ES_LR), nn.CrossEntropyLoss()
+    order = torch.Generator().manual_seed(ctx.seed)
+    epochs = [0]
+
+    def train_one_epoch():
+        labels = yt if epochs[0] < ES_CLEAN else (yt + 1) % 10  # the source goes bad
+        epochs[0] += 1
+        perm = torch.randperm(ES_TRAIN, generator=order).to(ctx.device)
+        for i in range(0, ES_TRAIN, ES_BATCH):
+            idx = perm[i: i + ES_BATCH]
+            optimizer.zero_grad()
+            ce(net(Xt[idx]), labels[idx]).backward()
+            optimizer.step()
+
+    def val_accuracy(model):
+        with torch.no_grad():
+            return float((model(Xv).argmax(1) == yv).float().mean())
+
+    result = call(ctx, ns, "early_stopping", net, train_one_epoch, val_accuracy, ES_EPOCHS)
+    return _es_returned(result, epochs[0])
+
+
+def _es_tie(ns, ctx):
+    gen = torch.Generator().manual_seed(ctx.seed)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen))
+    net = net.to(ctx.device)
+    epochs = [0]
+
+    def train_one_epoch():
+        epochs[0] += 1
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(1.0)
+
+    def val_accuracy(model):
+        return TIE_ACCS[max(0, min(epochs[0], len(TIE_ACCS)) - 1)]
+
+    result = call(ctx, ns, "early_stopping", net, train_one_epoch, val_accuracy, len(TIE_ACCS))
+    return _es_returned(result, epochs[0])
+
+
+def _es_inputs(gen):
+    return {}
+
+
+def _es_probe(ns, inputs, ctx):
+    return _one_thread(lambda: {"drift": _es_drift(ns, ctx), "tie": _es_tie(ns, ctx)})
+
+
+ES_WHAT = {"drift": f"early_stopping(net, train_one_epoch, val_accuracy, {ES_EPOCHS}) on Fashion-MNIST",
+           "tie": f"early_stopping(net, train_one_epoch, val_accuracy, {len(TIE_ACCS)}) with validation "
+                  f"accuracies {TIE_ACCS}"}
+
+
+def _es_shape(got, what):
+    if got["accs"] is None and got["w"] is None:
+        raise CheckFailed(f"{what} returned a {got['returned']}; expected a pair (best_state, val_accs): "
+                          "a copy of net.state_dict() and a list of floats")
+
+
+def _cmp_es_accs(got, want, inputs, tol):
+    for key in ("drift", "tie"):
+        mine, ref, what = got[key], want[key], ES_WHAT[key]
+        _es_shape(mine, what)
+        if mine["calls"] != ref["calls"]:
+            raise CheckFailed(f"{what} called train_one_epoch() {mine['calls']} times; expected "
+                              f"{ref['calls']}, once per epoch")
+        accs = mine["accs"]
+        if accs is None or len(accs) != len(ref["accs"]) or None in accs:
+            raise CheckFailed(f"{what} returned the accuracies {describe(accs)}; expected a list of "
+                              f"{len(ref['accs'])} numbers, one per epoch")
+        for k, (a, r) in enumerate(zip(accs, ref["accs"]), 1):
+            if abs(a - r) > 1e-6:
+                raise CheckFailed(f"{what}: for epoch {k} you report {a:.4g}; the validation accuracy "
+                                  f"after that epoch's training is {r:.4g} — call val_accuracy(net) once "
+                                  "after each train_one_epoch() and keep every value")
+
+
+def _cmp_es_best(got, want, inputs, tol):
+    for key in ("drift", "tie"):
+        mine, ref, what = got[key], want[key], ES_WHAT[key]
+        _es_shape(mine, what)
+        if not isinstance(mine["w"], WireTensor) or not isinstance(mine["b"], WireTensor) or \
+                mine["w"].shape != ref["w"].shape or mine["b"].shape != ref["b"].shape:
+            raise CheckFailed(f"{what}: the state returned has no '1.weight' and '1.bias' of the layer's "
+                              "shapes; return a copy of net.state_dict()")
+        w, b = mine["w"].values.double().cpu(), mine["b"].values.double().cpu()
+        ref_w, ref_b = ref["w"].values.double().cpu(), ref["b"].values.double().cpu()
+        if key == "drift":  # recomputed here from the returned parameters, on the grader's data
+            Xv, yv = _es_val_data()
+            acc = float(((Xv.double().reshape(len(Xv), -1) @ w.T + b).argmax(1) == yv).float().mean())
+            best = max(ref["accs"])
+            if abs(acc - best) > 1e-6:
+                last = ref["accs"][-1]
+                why = (" — those are the last epoch's parameters: the state dict holds the live tensors, "
+                       "which training keeps changing; keep a copy (copy.deepcopy(net.state_dict()), "
+                       "or clone each tensor)" if abs(acc - last) < 1e-6 else
+                       " — keep the parameters of the epoch whose validation accuracy is highest")
+                raise CheckFailed(f"{what}: the parameters returned score {acc:.4f} on the validation "
+                                  f"set (recomputed by the grader); the best epoch, "
+                                  f"{ref['accs'].index(best) + 1}, scored {best:.4f}{why}")
+        if not (torch.allclose(w, ref_w, rtol=1e-5, atol=1e-6) and torch.allclose(b, ref_b, rtol=1e-5, atol=1e-6)):
+            shift = float((w - ref_w).mean())
+            why = {2.0: " — those are the parameters of the last of the two best epochs (4); keep the "
+                        "first: replace the kept state only when the accuracy is strictly higher",
+                   3.0: " — those are the last epoch's parameters: keep a copy of the state, not the "
+                        "live tensors that training keeps changing"}.get(round(shift, 6), "") \
+                if key == "tie" else ""
+            raise CheckFailed(f"{what}: the parameters returned are not those after the best epoch"
+                              f"{why}")
+
+
 # -- training ----------------------------------------------------------------------------------
 LR, BATCH_SIZE, NUM_EPOCHS = 0.1, 256, 3  # the test-accuracy run (the book trains 10)
 SHORT = {"n_train": 10_000, "n_test": 2_000, "num_epochs": 3}  # the loss-trajectory run
@@ -805,6 +977,14 @@ EXERCISES = [
               f"least {TARGET_ACCURACY}", kind="training", make_inputs=_train_inputs, probe=_train_full,
               compare=_cmp_full, tolerance="trajectory", timeout=150),
     ), functions=(), uses=("train_epoch", "accuracy", "evaluate_accuracy")),
+    Exercise("early_stopping", (
+        Check("validation_accuracies", 1.5, "trains once per epoch and reports the validation accuracy "
+              "after each epoch", kind="training", make_inputs=_es_inputs, probe=_es_probe,
+              compare=_cmp_es_accs, timeout=60),
+        Check("best_parameters", 2.5, "returns a copy of the parameters of the first epoch of highest "
+              "validation accuracy (their accuracy recomputed by the grader)", kind="training",
+              make_inputs=_es_inputs, probe=_es_probe, compare=_cmp_es_best, timeout=60),
+    )),
 ]
 
 
@@ -825,6 +1005,7 @@ STANDIN_TYPES = {
 _ACCURACY = ("probabilities", "logits", "class_indices", "python_float")
 _EVALUATE = ("value", "function_net", "eval_mode", "no_grad")
 _PREDICT = ("indices", "one_example", "no_grad")
+_EARLY_ALL = ("validation_accuracies", "best_parameters")
 
 # Each sentence of the prompts that asks for something, and the checks that fail when it is
 # broken. A function none of whose value checks passes also loses its guards ("not awarded
@@ -840,6 +1021,8 @@ REQUIREMENTS = [
                 "negative logits"),
     Requirement("accuracy.indices", "accuracy", "or already a vector of predicted classes of shape (n,)",
                 ("class_indices",), "predicted classes of shape (3,)"),
+    Requirement("accuracy.column", "accuracy", "or a column of shape (n, 1), flattened to (n,) first",
+                ("class_indices",), "predicted classes as a column (3, 1)"),
     Requirement("accuracy.any_dtype", "accuracy", "a vector of predicted classes in any dtype (float "
                 "predictions too): tell the two apart by their shape, not their dtype", ("class_indices",),
                 "predicted classes as floats"),
@@ -876,6 +1059,16 @@ REQUIREMENTS = [
                 "a single example gives shape (1,)"),
     Requirement("predict.no_grad", "predict", "Make the predictions under torch.no_grad()", ("no_grad",),
                 "gradient recording off in net"),
+    Requirement("early_stopping.each_epoch", "early_stopping", "call train_one_epoch() once per epoch, "
+                "num_epochs times, and val_accuracy(net) after each", _EARLY_ALL,
+                "four epochs give four accuracies"),
+    Requirement("early_stopping.accuracies", "early_stopping", "the list of the validation accuracies, one "
+                "per epoch, in order", ("validation_accuracies",), "the scripted accuracies come back"),
+    Requirement("early_stopping.copy", "early_stopping", "a copy of net.state_dict() — not the live tensors, "
+                "which training keeps changing", ("best_parameters",),
+                "the kept weight is epoch 2's while the net went on"),
+    Requirement("early_stopping.first_best", "early_stopping", "of the first epoch of highest validation "
+                "accuracy", ("best_parameters",), "a tie keeps the earlier epoch"),
 ]
 
 # Measured by tests/test_chapter_09.py::test_training_checks_calibrated (see the module docstring):
@@ -885,4 +1078,6 @@ CALIBRATION = {
     "train_epoch/custom_updater": (20, 0, 20, 20),
     "training/trajectory": (22, 0, 30, 30),
     "training/test_accuracy": (20, 0, 23, 23),
+    "early_stopping/validation_accuracies": (20, 0, 20, 20),
+    "early_stopping/best_parameters": (20, 0, 24, 24),
 }
