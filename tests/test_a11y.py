@@ -70,8 +70,8 @@ def test_the_colour_check_catches_tab10_green_and_red():
     """What chapter 03 drew before: tab10's green and red, both solid, become one olive."""
     fig = Figure()
     ax = fig.subplots()
-    ax.plot([0, 1], [0, 1], color="tab:green")
-    ax.plot([0, 1], [1, 0], color="tab:red")
+    ax.plot([0, 1], [0, 1], color="tab:green", linestyle="-")  # both solid, whatever the style in force
+    ax.plot([0, 1], [1, 0], color="tab:red", linestyle="-")
     buf = io.StringIO()
     fig.savefig(buf, format="svg")
     assert any("deuteranomaly" in p for p in a11y.series_conflicts(buf.getvalue()))
