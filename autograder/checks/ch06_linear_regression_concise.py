@@ -38,6 +38,17 @@ train_concise / same_draws                22                 0    35      35
 A bug counts for the checks that look at what it changes: a seed set inside the function
 trains as well as the reference, from other draws — only ``same_draws`` can see it; a
 summed loss with the learning rate unchanged converges to the right parameters, too fast.
+
+What the grader believes (a report is a claim, DESIGN.md §2): the probe runs in the student's
+process, so none of these rules reads a number computed there. The data's true parameters are
+drawn by the grader (:func:`_true_parameters`, never the chapter's 2, -3.4 and 4.2) and stay
+in it; the run comes back as each minibatch's predictions and labels (:class:`_Run`): the
+grader finds every label among its own data, measures each minibatch's loss itself, and, after
+the band's and the draws' rules, checks that each minibatch's predictions are one linear model
+of its examples and that each model is one SGD step from the one before (about 2 ms a check).
+``final_parameters`` compares the returned layer with the reference's runs on the same data.
+``tensor_dataset`` and ``recipe`` look at types and calls seen only in the student's process:
+they are guards, awarded only with a verified check of the same exercise.
 """
 from __future__ import annotations
 
@@ -289,11 +300,14 @@ class RecordingMSE:
 
 def _true_parameters(gen) -> tuple[torch.Tensor, float]:
     """The w and b the training data is made from, drawn by the grader: never the chapter's
-    (2, -3.4) and 4.2, which its text gives away. Each is the chapter's value moved by 0.1 to
-    0.5 either way, so that the runs keep the chapter's scale (the bands were calibrated on
-    it). They stay in the grader: the student's process gets the data only."""
-    shift = (0.1 + 0.4 * torch.rand(3, generator=gen)) * torch.where(torch.rand(3, generator=gen) < 0.5, -1.0, 1.0)
-    return torch.tensor(TRUE_W) + shift[:2], TRUE_B + float(shift[2])
+    (2, -3.4) and 4.2, which its text gives away. Each is 0.1 to 0.5 from the chapter's value:
+    w's entries nearer zero, b farther, so that the runs keep the chapter's scale and a bias
+    started at 1 instead of 0 still gains at least as large a share of the initial loss as in
+    the chapter (the bands were calibrated on it: ``bias_starts_at_one`` lies just outside).
+    They stay in the grader: the student's process gets the data only."""
+    shift = 0.1 + 0.4 * torch.rand(3, generator=gen)
+    w = torch.tensor(TRUE_W)
+    return w - w.sign() * shift[:2], TRUE_B + float(shift[2])
 
 
 def _train_inputs(gen):

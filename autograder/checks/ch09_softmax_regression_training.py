@@ -22,6 +22,11 @@ reorder the batches it is given — and a fresh order moves a short run a lot:
   fresh data order, fell outside the four runs' range (loss 0.0184, training accuracy
   0.0151, test accuracy 0.1555: the test accuracy of an epoch's last step swings by ±0.1
   with the order), rounded up to 0.005 — so a correct run over an unseen order passes.
+  The figures are ``train_epoch``'s and ``evaluate_accuracy``'s, computed in the student's
+  process, so the grader binds them to the parameters the run returns after each epoch: the
+  test accuracy it measures itself (below), and the training loss and accuracy must lie within
+  :data:`TRAIN_CLAIM_SLACK` of its own measure of those parameters on the first
+  :data:`TRAIN_CLAIM_N` training images (:func:`_check_training_claims`, about 2 ms).
 * ``test_accuracy`` (:data:`NUM_EPOCHS` = 3 epochs on all 60,000 images): after some epoch
   the model's own test accuracy is at least :data:`TARGET_ACCURACY`, and ``evaluate_accuracy``
   reports exactly it (1e-6) after every epoch. The model's own accuracy is measured by the
