@@ -36,12 +36,14 @@ GUARD_NOOPS = {
     "02_autograd_computation_graphs": {
         "numerical_grad": "def numerical_grad(f, x, h=1e-5):\n    return torch.zeros_like(x)",  # x unchanged
         "grad_of": "def grad_of(f, x):\n    return torch.zeros_like(x)",  # x's requires_grad and grad untouched
+        "second_derivative": "def second_derivative(f, x):\n    return torch.zeros_like(x)",  # x alone, detached
         "train_step": "def train_step(w, b, X, y, lr):\n    with torch.no_grad():\n"
                       "        w.add_(0.0)\n        b.add_(0.0)",  # in place, leaves that require grad
     },
     "04_gradient_descent_numpy": {
         "compute_loss": "def compute_loss(w, b, points):\n    return 0.0",  # a Python float
         "mse_grad": "def mse_grad(w, b, points):\n    return 0.0, 0.0",  # a pair of floats
+        "max_stable_lr": "def max_stable_lr(points):\n    return 0.0",  # a Python float
     },
     "05_linear_regression_scratch": {
         "data_iter": "def data_iter(batch_size, features, labels, generator=None):\n"
