@@ -392,10 +392,10 @@ class _Run:
         loss.index_add_(0, self.step, (self.preds - self.labels) ** 2)
         self.losses = loss / torch.tensor(sizes, dtype=torch.float64).clamp_min(1)
 
-    def verify(self, final=None) -> None:
+    def verify(self) -> None:
         """The predictions of each minibatch are those of one linear model ``x·w + b`` of its
         examples, and each model is one SGD step (lr, mean squared loss) from the one before it
-        on that minibatch; with ``final`` (the returned ``[w, b]``), also the last step."""
+        on that minibatch."""
         A = torch.cat([self.X[self.rows], torch.ones(self.n, 1, dtype=torch.float64)], 1)
         k, d = len(self.sizes), A.shape[1]
         G = torch.zeros(k, d, d, dtype=torch.float64).index_add_(0, self.step, A[:, :, None] * A[:, None, :])
@@ -409,10 +409,9 @@ class _Run:
                               "model x·w + b of its examples: the net must be nn.Sequential(nn.Linear(...))")
         grad = torch.zeros(k, d, dtype=torch.float64).index_add_(
             0, self.step, A * (fit - self.labels)[:, None]) * 2 / torch.tensor(self.sizes, dtype=torch.float64)[:, None]
-        after = theta - LR * grad
-        nxt = torch.cat([theta[1:]] + ([final[None]] if final is not None else []))
-        change = after[:len(nxt)] - theta[:len(nxt)]
-        miss = ~((nxt - after[:len(nxt)]).abs() <= STEP_CHECK_ATOL + STEP_CHECK_RTOL * change.abs())
+        after = theta[:-1] - LR * grad[:-1]  # each model but the last, one step on
+        change, nxt = after - theta[:-1], theta[1:]
+        miss = ~((nxt - after).abs() <= STEP_CHECK_ATOL + STEP_CHECK_RTOL * change.abs())  # nan: a miss
         if miss.any():
             j = int(miss.any(1).nonzero()[0])
             raise CheckFailed(f"{TRAIN_WHAT}: after minibatch {j} the model is {preview(nxt[j], d)} "
