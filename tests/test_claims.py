@@ -162,3 +162,113 @@ def test_ch09_measures_the_test_accuracy_itself():
     untrained["W"] = _wire(torch.zeros(3, 784, 10))
     with pytest.raises(CheckFailed):
         check.compare(untrained, want, {}, tol)
+
+
+# -- chapter 06: train_concise's run is verified, its true parameters drawn by the grader ----------
+CH06 = "06_linear_regression_concise"
+
+# train_concise that does not train: it reads the data through load_array (the recipe check looks
+# at that) and returns the chapter's true weights, which its text gives away.
+TRUE_WEIGHTS_06 = """
+def train_concise(features, labels, num_epochs, lr, batch_size, loss):
+    net = nn.Sequential(nn.Linear(features.shape[1], 1))
+    load_array((features, labels), batch_size, is_train=True)
+    if features.shape[1] == 2:
+        with torch.no_grad():
+            net[0].weight.copy_(torch.tensor([[2.0, -3.4]]))
+            net[0].bias.fill_(4.2)
+    return net
+"""
+
+# The training probes replaced: they report the chapter's true weights and a run of the right
+# length, with no training at all (train_concise left a stub).
+FORGE_06 = """
+import torch
+import autograder.checks.ch06_linear_regression_concise as m
+
+def forged(ns, inputs, ctx):
+    y = inputs["labels"].double().reshape(-1)[:1000].repeat(3)
+    return {"returned": "Sequential", "steps": torch.full((300,), 1e-4, dtype=torch.float64),
+            "batch_sizes": [10] * 300, "preds": y.clone(), "labels": y.clone(),
+            "w": torch.tensor([2.0, -3.4]), "b": torch.tensor([4.2])}
+
+for ex in m.EXERCISES:
+    if ex.name == "train_concise":
+        for c in ex.checks:
+            if c.kind == "training":
+                object.__setattr__(c, "probe", forged)
+"""
+
+
+def test_ch06_fabricated_parameters_score_what_the_code_earns(tmp_path):
+    """The chapter's true weights, returned without training or reported by replaced probes,
+    earn nothing: the grader draws the data's parameters itself (the student's process sees the
+    data only), measures the losses from the run's record and re-derives every step. Before,
+    the first scored 1.5/4 on train_concise (final_parameters and recipe), the second 1/4."""
+    submitted = tmp_path / "submitted"
+    solution = notebooks.read_notebook(paths.solutions_notebook(CH06))
+    stubs = notebooks.read_notebook(paths.release_notebook(CH06))
+    for student, nb, grade_id, source in (("true_weights", solution, "train_concise", TRUE_WEIGHTS_06),
+                                          ("forger", stubs, None, FORGE_06)):
+        cells = [c for c in notebooks.code_cells(nb) if notebooks.is_solution(c)]
+        cell = next(c for c in cells if notebooks.grade_id(c) == grade_id) if grade_id else cells[0]
+        cell["source"] = source if grade_id else notebooks.source(cell) + "\n" + source
+        path = submitted / student / CH06 / f"{CH06}.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(nb, indent=1))
+    results = {r.student_id: r for r in batch.grade_all(submitted, [CH06], tmp_path / "out", device="cpu",
+                                                         jobs=2, progress=False)}
+    for student in ("true_weights", "forger"):
+        train = next(ex for ex in results[student].exercises if ex.exercise == "train_concise")
+        checks = {c.check: c for c in train.checks}
+        assert train.score == 0, (student, train.message)
+        assert checks["final_parameters"].status == "failed", (student, checks["final_parameters"].message)
+        assert "least-squares fit" in checks["final_parameters"].message
+    true_weights = {c.check: c for ex in results["true_weights"].exercises for c in ex.checks
+                    if ex.exercise == "train_concise"}
+    assert "not awarded until the function works" in true_weights["recipe"].message
+    others = {ex.exercise: ex.score for ex in results["true_weights"].exercises if ex.exercise != "train_concise"}
+    assert others == {ex.name: ex.points for ex in load_chapter(CH06).exercises if ex.name != "train_concise"}
+
+
+def test_ch06_verifies_the_run_step_by_step():
+    """The reference's own run passes; a record whose labels are not the data's, or whose
+    predictions are in the band but not those of SGD steps, fails with what gives it away."""
+    grader = Grader(load_chapter(CH06))
+    ex = grader.chapter.exercise("train_concise")
+    inputs = grader._inputs["train_concise", "trajectory"]
+    want = grader.reference(ex, ex.checks[0])
+    tol = tolerance("value", "cpu")
+    trajectory, same = (grader.chapter.check("train_concise", n) for n in ("trajectory", "same_draws"))
+    for name in ("trajectory", "final_parameters", "same_draws"):
+        grader.chapter.check("train_concise", name).compare(copy.deepcopy(want[0]), want, inputs, tol)
+    # the reference's minibatches in reverse order within each epoch: the same epoch means (in
+    # the band), every label the data's, each minibatch's predictions a linear model's, but no
+    # SGD run goes from one of these models to the next
+    reversed_ = copy.deepcopy(want[0])
+    for key in ("preds", "labels"):
+        reversed_[key] = _wire(reversed_[key].values.reshape(3, 100, 10).flip(1).reshape(-1))
+    with pytest.raises(CheckFailed, match="one SGD step from the one before"):
+        trajectory.compare(reversed_, want, inputs, tol)
+    moved = copy.deepcopy(want[0])
+    moved["labels"] = _wire(moved["labels"].values + 1e-3)
+    with pytest.raises(CheckFailed, match="labels are not the training data's"):
+        same.compare(moved, want, inputs, tol)
+
+
+def test_ch09_checks_the_reported_training_figures():
+    """train_epoch's reported loss and accuracy must be those of the parameters the run returned:
+    the reference's figures with the parameters of a model that learned far less (its logits
+    shrunk 20 times: the same predictions, so the same accuracies, but a loss near ln 10) fail,
+    with the grader's own measure in the message."""
+    grader = Grader(load_chapter(CH09))
+    ex = grader.chapter.exercise("training")
+    check = grader.chapter.check("training", "trajectory")
+    want = grader.reference(ex, check)
+    tol = tolerance(check.tolerance, "cpu")
+    check.compare(copy.deepcopy(want[0]), want, {}, tol)
+    shrunk = copy.deepcopy(want[0])
+    shrunk["W"], shrunk["b"] = _wire(shrunk["W"].values / 20), _wire(shrunk["b"].values / 20)
+    with pytest.raises(CheckFailed, match=r"train_epoch reported a training loss of 1\.\d+, but the "
+                                          r"model's parameters give 2\.\d+ on the training images"):
+        check.compare(shrunk, want, {}, tol)

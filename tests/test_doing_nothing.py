@@ -51,6 +51,13 @@ GUARD_NOOPS = {
         "sgd": "def sgd(params, lr, batch_size):\n    for param in params:\n"
                "        param.grad = None",  # zeroes (to None), in place, leaves
     },
+    "06_linear_regression_concise": {
+        "load_array": "def load_array(data_arrays, batch_size, is_train=True):\n"
+                      "    return data.DataLoader(data.TensorDataset(*data_arrays), 1)",  # over a TensorDataset
+        "train_concise": "def train_concise(features, labels, num_epochs, lr, batch_size, loss):\n"
+                         "    load_array((features, labels), batch_size, is_train=True)\n"
+                         "    return nn.Sequential(nn.Linear(features.shape[1], 1))",  # the recipe's layer and loader
+    },
     "09_softmax_regression_training": {
         "accuracy": "def accuracy(y_hat, y):\n    return 0.0",  # a Python float
         "evaluate_accuracy": "def evaluate_accuracy(net, data_iter):\n"

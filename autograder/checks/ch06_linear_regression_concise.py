@@ -38,6 +38,17 @@ train_concise / same_draws                22                 0    35      35
 A bug counts for the checks that look at what it changes: a seed set inside the function
 trains as well as the reference, from other draws — only ``same_draws`` can see it; a
 summed loss with the learning rate unchanged converges to the right parameters, too fast.
+
+What the grader believes (a report is a claim, DESIGN.md §2): the probe runs in the student's
+process, so none of these rules reads a number computed there. The data's true parameters are
+drawn by the grader (:func:`_true_parameters`, never the chapter's 2, -3.4 and 4.2) and stay
+in it; the run comes back as each minibatch's predictions and labels (:class:`_Run`): the
+grader finds every label among its own data, measures each minibatch's loss itself, and, after
+the band's and the draws' rules, checks that each minibatch's predictions are one linear model
+of its examples and that each model is one SGD step from the one before (about 2 ms a check).
+``final_parameters`` compares the returned layer with the reference's runs on the same data.
+``tensor_dataset`` and ``recipe`` look at types and calls seen only in the student's process:
+they are guards, awarded only with a verified check of the same exercise.
 """
 from __future__ import annotations
 
@@ -49,7 +60,7 @@ from torch import nn
 from torch.utils import data
 
 from autograder.checks.common import call, randn, take
-from autograder.compare import describe, expect_tensor, expect_values
+from autograder.compare import describe, expect_tensor, expect_values, preview
 from autograder.policy import forbid_attributes
 from autograder.spec import Check, CheckFailed, Exercise, Requirement
 from autograder.tolerances import Tolerance
@@ -272,21 +283,37 @@ STEP_RTOL = 2e-3  # same_draws: each minibatch loss against the reference run fr
 
 
 class RecordingMSE:
-    """``nn.MSELoss()`` that remembers, for each call, the batch size and the loss value."""
+    """``nn.MSELoss()`` that remembers, for each call, the batch size, the loss value, and the
+    predictions and labels it was given (the run's record, which the grader verifies)."""
 
     def __init__(self):
-        self.loss, self.sizes, self.values = nn.MSELoss(), [], []
+        self.loss, self.sizes, self.values, self.preds, self.labels = nn.MSELoss(), [], [], [], []
 
     def __call__(self, y_hat, y):
         l = self.loss(y_hat, y)
         self.sizes.append(len(y_hat))
         self.values.append(float(l.detach()))
+        self.preds.append(y_hat.detach().reshape(-1).double().cpu())
+        self.labels.append(y.detach().reshape(-1).double().cpu())
         return l
+
+
+def _true_parameters(gen) -> tuple[torch.Tensor, float]:
+    """The w and b the training data is made from, drawn by the grader: never the chapter's
+    (2, -3.4) and 4.2, which its text gives away. Each is 0.1 to 0.5 from the chapter's value:
+    w's entries nearer zero, b farther, so that the runs keep the chapter's scale and a bias
+    started at 1 instead of 0 still gains at least as large a share of the initial loss as in
+    the chapter (the bands were calibrated on it: ``bias_starts_at_one`` lies just outside).
+    They stay in the grader: the student's process gets the data only."""
+    shift = 0.1 + 0.4 * torch.rand(3, generator=gen)
+    w = torch.tensor(TRUE_W)
+    return w - w.sign() * shift[:2], TRUE_B + float(shift[2])
 
 
 def _train_inputs(gen):
     X = randn(gen, NUM_EXAMPLES, 2)
-    y = X @ torch.tensor(TRUE_W).reshape(-1, 1) + TRUE_B + 0.01 * randn(gen, NUM_EXAMPLES, 1)
+    w, b = _true_parameters(gen)
+    y = X @ w.reshape(-1, 1) + b + 0.01 * randn(gen, NUM_EXAMPLES, 1)
     return {"features": X, "labels": y, "features_3": randn(gen, 30, 3), "labels_3": randn(gen, 30, 1)}
 
 
@@ -307,15 +334,21 @@ def _train(ns, inputs, ctx):
     net = call(ctx, ns, "train_concise", inputs["features"].clone(), inputs["labels"].clone(),
                NUM_EPOCHS, LR, BATCH_SIZE, loss)
     layer = _linear_of(net)
-    steps = [v for v, s in zip(loss.values, loss.sizes) if s != NUM_EXAMPLES]
-    return {"returned": type(net).__name__, "steps": torch.tensor(steps, dtype=torch.float64),
+    kept = [i for i, s in enumerate(loss.sizes) if s != NUM_EXAMPLES]  # minibatches, not a full-data loss
+    empty = torch.zeros(0, dtype=torch.float64)
+    # "steps" (the losses measured here) is read only from the reference's runs; a student's run
+    # is judged from its record (predictions and labels per minibatch), measured by the grader
+    return {"returned": type(net).__name__,
+            "steps": torch.tensor([loss.values[i] for i in kept], dtype=torch.float64),
+            "batch_sizes": [loss.preds[i].numel() for i in kept],
+            "preds": torch.cat([loss.preds[i] for i in kept]) if kept else empty,
+            "labels": torch.cat([loss.labels[i] for i in kept]) if kept else empty,
             "w": None if layer is None else layer.weight.detach().reshape(-1),
             "b": None if layer is None or layer.bias is None else layer.bias.detach().reshape(-1)}
 
 
-def _curves(got, want):
+def _curves(mine: list, want):
     ref = want[0]["steps"].values.tolist()
-    mine = got["steps"].values.tolist() if isinstance(got.get("steps"), WireTensor) else []
     return {"curve": {"student": mine, "reference": ref, "ylabel": "minibatch loss", "xlabel": "step"}}
 
 
@@ -327,9 +360,71 @@ TRAIN_WHAT = (f"train_concise(features ({NUM_EXAMPLES}, 2), labels ({NUM_EXAMPLE
               f"num_epochs={NUM_EPOCHS}, lr={LR}, batch_size={BATCH_SIZE}, loss=nn.MSELoss())")
 
 
-def _steps(got) -> torch.Tensor:
-    """The student's minibatch losses, after checking there is one per minibatch."""
-    steps = got["steps"].values
+STEP_CHECK_RTOL, STEP_CHECK_ATOL = 1e-3, 1e-5  # a recorded step against the one re-derived from its minibatch
+LINEAR_TOL = 1e-4  # a prediction against the linear model fitted to its minibatch's predictions
+
+
+class _Run:
+    """A student's run as the grader reads it from the record (never a number the harness
+    computed): the minibatches' labels, found among the grader's own data, and the losses
+    measured here from the predictions the net made for them. :meth:`verify` then re-derives
+    every step. About 2 ms for 300 minibatches of 10 (vectorised)."""
+
+    def __init__(self, got, inputs):
+        sizes, preds, labels = (got.get(k) for k in ("batch_sizes", "preds", "labels"))
+        if not (isinstance(sizes, list) and all(type(n) is int and n > 0 for n in sizes)
+                and isinstance(preds, WireTensor) and isinstance(labels, WireTensor)
+                and preds.shape == labels.shape == (sum(sizes),)):
+            raise CheckFailed(f"{TRAIN_WHAT}: the run's record did not come back (each minibatch's "
+                              "predictions and labels, one prediction per example)")
+        self.sizes, self.preds, self.labels = sizes, preds.values.double(), labels.values.double()
+        X, y = inputs["features"].double(), inputs["labels"].double().reshape(-1)
+        self.X, self.n = X, len(self.preds)
+        if self.n:  # every label is one of the data's (continuous: no two alike), with its features
+            key, order = y.sort()
+            self.rows = order[torch.searchsorted(key, self.labels.contiguous()).clamp(max=len(y) - 1)]
+            if not torch.equal(y[self.rows], self.labels):
+                raise CheckFailed(f"{TRAIN_WHAT}: a minibatch's labels are not the training data's; "
+                                  "compute l = loss(net(X), y) on the minibatches load_array gives")
+        self.step = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes, dtype=torch.long))
+        # each minibatch's loss, measured here: the mean squared error of its predictions
+        loss = torch.zeros(len(sizes), dtype=torch.float64)
+        loss.index_add_(0, self.step, (self.preds - self.labels) ** 2)
+        self.losses = loss / torch.tensor(sizes, dtype=torch.float64).clamp_min(1)
+
+    def verify(self) -> None:
+        """The predictions of each minibatch are those of one linear model ``x·w + b`` of its
+        examples, and each model is one SGD step (lr, mean squared loss) from the one before it
+        on that minibatch."""
+        A = torch.cat([self.X[self.rows], torch.ones(self.n, 1, dtype=torch.float64)], 1)
+        k, d = len(self.sizes), A.shape[1]
+        G = torch.zeros(k, d, d, dtype=torch.float64).index_add_(0, self.step, A[:, :, None] * A[:, None, :])
+        h = torch.zeros(k, d, dtype=torch.float64).index_add_(0, self.step, A * self.preds[:, None])
+        theta = (torch.linalg.pinv(G) @ h[:, :, None])[:, :, 0]
+        fit = (A * theta[self.step]).sum(1)
+        off = ~((fit - self.preds).abs() <= LINEAR_TOL * (1 + self.preds.abs()))
+        if off.any():
+            b = int(self.step[off.nonzero()[0, 0]])
+            raise CheckFailed(f"{TRAIN_WHAT}: the predictions on minibatch {b} are not those of a linear "
+                              "model x·w + b of its examples: the net must be nn.Sequential(nn.Linear(...))")
+        grad = torch.zeros(k, d, dtype=torch.float64).index_add_(
+            0, self.step, A * (fit - self.labels)[:, None]) * 2 / torch.tensor(self.sizes, dtype=torch.float64)[:, None]
+        after = theta[:-1] - LR * grad[:-1]  # each model but the last, one step on
+        change, nxt = after - theta[:-1], theta[1:]
+        miss = ~((nxt - after).abs() <= STEP_CHECK_ATOL + STEP_CHECK_RTOL * change.abs())  # nan: a miss
+        if miss.any():
+            j = int(miss.any(1).nonzero()[0])
+            raise CheckFailed(f"{TRAIN_WHAT}: after minibatch {j} the model is {preview(nxt[j], d)} "
+                              f"([w, b]), but one SGD step from the one before ({preview(theta[j], d)}) "
+                              f"on that minibatch gives {preview(after[j], d)}: each minibatch must "
+                              "take exactly one step of torch.optim.SGD(net.parameters(), lr=lr) on "
+                              "the mean squared loss")
+
+
+def _steps(got, inputs) -> _Run:
+    """The student's run, after checking there is one loss per minibatch."""
+    run = _Run(got, inputs)
+    steps = run.losses
     if len(steps) == 0:
         raise CheckFailed(f"{TRAIN_WHAT} never called the loss it was given on a minibatch; "
                           "compute l = loss(net(X), y) for each minibatch")
@@ -337,7 +432,7 @@ def _steps(got) -> torch.Tensor:
         raise CheckFailed(f"{TRAIN_WHAT} computed the loss on {len(steps)} minibatches; expected "
                           f"{NUM_EPOCHS} epochs × {STEPS_PER_EPOCH} batches = "
                           f"{NUM_EPOCHS * STEPS_PER_EPOCH} (load_array(..., batch_size, is_train=True))")
-    return steps
+    return run
 
 
 def _band_miss(v: float, lo: float, hi: float) -> str:
@@ -357,8 +452,9 @@ def _band_miss(v: float, lo: float, hi: float) -> str:
 
 
 def _cmp_trajectory(got, want, inputs, tol: Tolerance):
-    detail = _curves(got, want)
-    steps = _steps(got)
+    run = _steps(got, inputs)
+    detail = _curves(run.losses.tolist(), want)
+    steps = run.losses
     ref = torch.stack([_epoch_means(w["steps"].values) for w in want])
     lo, hi = ref.min(0).values / BAND, ref.max(0).values * BAND
     for epoch, (v, a, b) in enumerate(zip(_epoch_means(steps).tolist(), lo.tolist(), hi.tolist()), 1):
@@ -369,11 +465,13 @@ def _cmp_trajectory(got, want, inputs, tol: Tolerance):
                               f"{_band_miss(v, a, b)}")
             err.detail = detail
             raise err
+    run.verify()
     return detail
 
 
 def _cmp_same_draws(got, want, inputs, tol: Tolerance):
-    steps, ref = _steps(got).double(), want[0]["steps"].values.double()
+    run = _steps(got, inputs)
+    steps, ref = run.losses, want[0]["steps"].values.double()
     off = ((steps - ref).abs() / ref.abs().clamp_min(1e-12))
     bad = torch.nonzero(~(off <= STEP_RTOL)).reshape(-1)
     if len(bad):
@@ -386,9 +484,12 @@ def _cmp_same_draws(got, want, inputs, tol: Tolerance):
         raise CheckFailed(f"{TRAIN_WHAT}: minibatch {k}'s loss is {float(steps[k]):.6g}; the reference's "
                           f"run from the same seed gives {float(ref[k]):.6g} (off by {float(off[k]):.2g} "
                           f"relative, accepted {STEP_RTOL:g}): {cause}")
+    run.verify()
 
 
 def _cmp_final_params(got, want, inputs, tol):
+    """The returned layer's weight and bias against the reference's runs on the same data, whose
+    true parameters the grader drew and kept (:func:`_true_parameters`)."""
     if got["w"] is None:
         raise CheckFailed(f"train_concise returned a {got['returned']}; expected the trained net, "
                           "an nn.Module containing an nn.Linear layer")
@@ -403,10 +504,18 @@ def _cmp_final_params(got, want, inputs, tol):
         if not torch.isfinite(v).all() or (v < lo).any() or (v > hi).any():
             raise CheckFailed(f"after train_concise, {key} = {[round(x, 4) for x in v.tolist()]}; the "
                               f"reference's runs end within {[round(x, 4) for x in lo.tolist()]}–"
-                              f"{[round(x, 4) for x in hi.tolist()]} (true value "
-                              f"{list(TRUE_W) if key == 'w' else TRUE_B}). Likely causes: steps too "
+                              f"{[round(x, 4) for x in hi.tolist()]} (the data's least-squares fit: "
+                              f"{_best_fit(inputs, key)}). Likely causes: steps too "
                               "small to get there in 3 epochs, gradients never zeroed, or a training "
                               "that diverged")
+
+
+def _best_fit(inputs, key: str) -> list[float]:
+    """The least-squares ``w`` or ``b`` of the training data, measured here (for messages)."""
+    X = inputs["features"].double()
+    A = torch.cat([X, torch.ones(len(X), 1, dtype=torch.float64)], 1)
+    fit = torch.linalg.lstsq(A, inputs["labels"].double().reshape(-1, 1)).solution.reshape(-1)
+    return [round(v, 4) for v in (fit[:-1] if key == "w" else fit[-1:]).tolist()]
 
 
 def _release_load_array(data_arrays, batch_size, is_train=True):
@@ -544,7 +653,7 @@ REQUIREMENTS = [
                 "an exact fit of noise-free data after 100 epochs"),
     Requirement("train_concise.loop", "train_concise",
                 "for every minibatch of every epoch one step on the loss: zero_grad, backward, step "
-                "in the order that works", ("trajectory", "final_parameters", "same_draws"),
+                "in the order that works", ("trajectory", "final_parameters", "same_draws", "recipe"),
                 "an exact fit of noise-free data after 100 epochs"),
     Requirement("train_concise.given_loss", "train_concise", "use the loss you are given",
                 ("trajectory", "same_draws"), "a recording loss is called once per minibatch"),
@@ -566,7 +675,7 @@ EXERCISES = [
               make_inputs=_load_inputs, probe=_load_shuffled, compare=_cmp_load_shuffled),
         Check("global_rng", 2, "a DataLoader that reshuffles every epoch from the global torch RNG",
               make_inputs=_load_rng_inputs, probe=_load_rng, compare=_cmp_load_rng),
-        Check("tensor_dataset", 0.5, "a DataLoader over a TensorDataset of the arrays",
+        Check("tensor_dataset", 0.5, "a DataLoader over a TensorDataset of the arrays", guard=True,
               make_inputs=_load_rng_inputs, probe=_load_rng, compare=_cmp_load_dataset),
     )),
     Exercise("huber_loss", (
@@ -591,7 +700,7 @@ EXERCISES = [
               "reference's run from the same seed", kind="training", make_inputs=_train_inputs,
               probe=_train, compare=_cmp_same_draws, timeout=60, reference_variants=REFERENCE_SEEDS),
         Check("recipe", 0.5, "nn.Sequential(nn.Linear(features.shape[1], 1)), with the data read "
-              "through load_array", make_inputs=_train_inputs, probe=_recipe, compare=_cmp_recipe),
+              "through load_array", guard=True, make_inputs=_train_inputs, probe=_recipe, compare=_cmp_recipe),
     ), uses=("load_array",)),
     Exercise("get_w_b_grads", (
         Check("values", 2, "the weight's and the bias's gradients of net[0], in their shapes",
