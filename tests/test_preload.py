@@ -49,7 +49,7 @@ print("fashion-mnist splits already loaded:", _checks._fashion_mnist.cache_info(
 def accuracy(y_hat, y):
     if y_hat.dim() > 1 and y_hat.shape[1] > 1:
         y_hat = y_hat.argmax(1)
-    return float((y_hat.type(y.dtype) == y).sum())
+    return float((y_hat.reshape(-1).type(y.dtype) == y).sum())  # a column (n, 1) too
 """
 
 
