@@ -119,6 +119,10 @@ CASES = [
         def get_w_b_grads(net):
             return net[0].weight, net[0].bias
         """}, messages={"get_w_b_grads": "returned the weight itself"}),
+    req("get_w_b_grads.copies", replace={"get_w_b_grads": """
+        def get_w_b_grads(net):
+            return net[0].weight.grad, net[0].bias.grad
+        """}, messages={"get_w_b_grads": "doubled when backward() ran a second time"}),
     # -- other realistic submissions ------------------------------------------------------
     Case("grads_flattened", replace={"get_w_b_grads": """
         def get_w_b_grads(net):
@@ -248,7 +252,8 @@ WRONG = {
     "train_concise": [BUGS["never_zeroes"][0], BUGS["seeds_inside"][0], BUGS["default_initialisation"][0],
                       train(net="nn.Sequential(nn.Linear(2, 1))"), BUGS["own_loss"][0]],
     "get_w_b_grads": ["def get_w_b_grads(net):\n    return net[0].weight, net[0].bias",
-                      "def get_w_b_grads(net):\n    return net[0].weight.grad.reshape(-1), net[0].bias.grad"],
+                      "def get_w_b_grads(net):\n    return net[0].weight.grad.reshape(-1), net[0].bias.grad",
+                      "def get_w_b_grads(net):\n    return net[0].weight.grad, net[0].bias.grad"],
 }
 
 

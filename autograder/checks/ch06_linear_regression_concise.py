@@ -581,17 +581,41 @@ def _grads_inputs(gen):
     ]}
 
 
-def _grads(ns, inputs, ctx):
+def _grads(ns, inputs, ctx, again: bool = False):
+    """What get_w_b_grads returns after one backward pass; ``again``: looked at only after a
+    second backward pass, which adds into the same ``.grad`` tensors in place."""
     out = []
     for c in inputs["cases"]:
         net = nn.Sequential(nn.Linear(c["W"].shape[1], 1)).to(ctx.device)
         with torch.no_grad():
             net[0].weight.copy_(c["W"])
             net[0].bias.copy_(c["b"])
-        nn.MSELoss()(net(c["X"].to(ctx.device)), c["y"].to(ctx.device)).backward()
+        X, y = c["X"].to(ctx.device), c["y"].to(ctx.device)
+        nn.MSELoss()(net(X), y).backward()
         result = call(ctx, ns, "get_w_b_grads", net)
+        if again:
+            nn.MSELoss()(net(X), y).backward()
         out.append(tuple(result) if isinstance(result, (tuple, list)) else result)
     return {"results": out}
+
+
+def _grads_again(ns, inputs, ctx):
+    return _grads(ns, inputs, ctx, again=True)
+
+
+def _cmp_grads_kept(got, want, inputs, tol):
+    """What was returned must still be the first pass's gradients after a second backward():
+    a copy, not the live ``.grad`` tensor that backward() accumulates into."""
+    for case, g, w in zip(inputs["cases"], got["results"], want["results"]):
+        if isinstance(g, tuple) and len(g) == 2 and all(isinstance(t, WireTensor) and t.shape == r.shape
+                                                         for t, r in zip(g, w)) \
+                and all(torch.allclose(t.values.double(), 2 * r.values.double(), rtol=1e-4, atol=1e-6)
+                        for t, r in zip(g, w)):
+            raise CheckFailed("what get_w_b_grads returned doubled when backward() ran a second time: "
+                              "backward() adds into the same .grad tensors in place (gradients "
+                              "accumulate), and you returned those live tensors; return copies, "
+                              "net[0].weight.grad.detach().clone() and the bias's likewise")
+    _cmp_grads(got, want, inputs, tol)
 
 
 def _cmp_grads(got, want, inputs, tol):
@@ -664,7 +688,10 @@ REQUIREMENTS = [
                 ("final_parameters", "recipe"), "isinstance(net, nn.Module)"),
     Requirement("get_w_b_grads.gradients", "get_w_b_grads",
                 "the pair (weight gradient, bias gradient) of net[0], as after a backward pass",
-                ("values",), "known gradients of shapes (1, 2) and (1,)"),
+                ("values", "kept"), "known gradients of shapes (1, 2) and (1,)"),
+    Requirement("get_w_b_grads.copies", "get_w_b_grads",
+                "copies, which a later backward() (adding into .grad in place) leaves as they were",
+                ("kept",), "the gradients returned are unchanged by a second backward()"),
 ]
 
 EXERCISES = [
@@ -706,6 +733,9 @@ EXERCISES = [
         Check("values", 2, "the weight's and the bias's gradients of net[0], in their shapes",
               kind="gradient", tolerance="grad",
               make_inputs=_grads_inputs, probe=_grads, compare=_cmp_grads),
+        Check("kept", 1, "what it returned is unchanged by a second backward() (copies, not the "
+              "live .grad tensors)", kind="gradient", tolerance="grad", depends_on=("values",),
+              make_inputs=_grads_inputs, probe=_grads_again, compare=_cmp_grads_kept),
     )),
 ]
 
