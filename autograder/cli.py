@@ -142,6 +142,27 @@ def grade(args) -> int:
             print(line, file=sys.stderr)
         return 1
     _say(found_line(found, args.submitted))
+    from autograder import sandbox
+    if args.allow_unsandboxed:
+        os.environ[sandbox.ALLOW_ENV] = "1"
+    refused = None if _cluster(args) else sandbox.refusal()  # a cluster's workers refuse there
+    if refused:
+        print(refused, file=sys.stderr)
+        return 5
+    # the workers start first: their start overlaps reading the gradebook and importing PyTorch
+    workers = None if _cluster(args) else _early_workers(args, found)
+    stopped = _class_problem(args, found)
+    if isinstance(stopped, int):  # stopped before grading: the workers were not used
+        if workers is not None:
+            workers.close()
+        return stopped
+    deadlines, roster, canvas = stopped
+    return _grade_found(args, found, deadlines, roster, canvas, workers)
+
+
+def _class_problem(args, found: Survey):
+    """The late policy, due dates, roster and Canvas options: ``(deadlines, roster, canvas)``,
+    or the exit status (with the reason on stderr) when one of them cannot be used."""
     policy = _late_policy(args)
     if policy is None:
         return 2
@@ -155,7 +176,7 @@ def grade(args) -> int:
     canvas = _canvas_options(args, found.chapters)
     if canvas is None:
         return 2
-    return _grade_found(args, found, deadlines, {**gb_roster, **roster.get("roster", {})}, canvas)
+    return deadlines, {**gb_roster, **roster.get("roster", {})}, canvas
 
 
 def _canvas_options(args, chapters: list[str]) -> dict | None:
@@ -180,16 +201,10 @@ def _early_workers(args, found: Survey):
     return WorkerPool(count, guess, preload_for({s.chapter for s in found.submissions}))
 
 
-def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dict, canvas: dict) -> int:
-    """Load the grader (and PyTorch), grade what was found, print the summary, write the gradebook."""
-    from autograder import sandbox
-    if args.allow_unsandboxed:
-        os.environ[sandbox.ALLOW_ENV] = "1"
-    refused = None if _cluster(args) else sandbox.refusal()  # a cluster's workers refuse there
-    if refused:
-        print(refused, file=sys.stderr)
-        return 5
-    workers = None if _cluster(args) else _early_workers(args, found)
+def _grade_found(args, found: Survey, deadlines: lateness.Deadlines, roster: dict, canvas: dict,
+                 workers) -> int:
+    """Load the grader (and PyTorch), grade what was found with the ``workers`` started early
+    (None: on a cluster), print the summary, write the gradebook."""
     from autograder import batch
     from autograder.inline import pick_device
     from autograder.runner import Limits
