@@ -89,3 +89,30 @@ def test_rewriting_keeps_a_manual_override_and_flags_it(graded):
 def test_a_path_is_taken_as_an_sqlite_file(tmp_path):
     assert gradebook.as_db_url(str(tmp_path / "g.db")) == f"sqlite:///{tmp_path / 'g.db'}"
     assert gradebook.as_db_url("postgresql://host/db") == "postgresql://host/db"
+
+
+def test_the_quick_gradebook_reader_agrees_with_nbgraders(tmp_path):
+    """read_class reads an SQLite gradebook without nbgrader (a grading run's start); what it
+    reads — due dates, extensions, names — is what nbgrader's own Gradebook gives."""
+    from datetime import datetime, timedelta
+    from autograder.formats.gradebook import open_gradebook, read_class_nbgrader, read_class_sqlite
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    chapters = ["01_tensors_broadcasting", "03_linear_models_mle", "05_linear_regression_scratch"]
+    with open_gradebook(url) as gb:
+        gb.update_or_create_assignment(chapters[0], duedate=datetime(2026, 3, 1, 16, 30, 5, 250000))
+        gb.update_or_create_assignment(chapters[1])  # no due date
+        gb.add_student("ada", first_name="Ada", last_name="Lovelace", email="ada@example.org", lms_user_id="77")
+        gb.add_student("bob")
+        sub = gb.add_submission(chapters[0], "ada")
+        sub.extension = timedelta(days=2, hours=3, seconds=7)
+        gb.db.commit()
+        gb.add_submission(chapters[0], "bob")
+    quick = read_class_sqlite(url, chapters)
+    assert quick is not None, "an nbgrader gradebook in SQLite is read without nbgrader"
+    assert quick == read_class_nbgrader(url, chapters)
+    due, extensions, roster = quick
+    assert due == {chapters[0]: datetime(2026, 3, 1, 16, 30, 5, 250000)}
+    assert extensions == {(chapters[0], "ada"): timedelta(days=2, hours=3, seconds=7)}
+    assert roster["ada"]["last_name"] == "Lovelace" and roster["bob"]["first_name"] is None
+    assert read_class_sqlite(f"sqlite:///{tmp_path / 'absent.db'}", chapters) is None
+    assert read_class_sqlite("postgresql://host/db", chapters) is None
