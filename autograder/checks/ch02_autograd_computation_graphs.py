@@ -199,30 +199,38 @@ def _cmp_gradof_values(got, want, inputs, tol):
         expect_tensor(g, w, _what("grad_of", name, x), tol)
 
 
-def _gradof_alone(ns, inputs, ctx):
-    plain = inputs["x"].clone().to(ctx.device)
-    call(ctx, ns, "grad_of", _f_mixed, plain)
-    tracked = inputs["x"].clone().to(ctx.device).requires_grad_()
-    tracked.grad = inputs["old_grad"].clone().to(ctx.device)
-    call(ctx, ns, "grad_of", _f_mixed, tracked)
-    return {"plain_requires_grad": plain.requires_grad, "plain_grad": plain.grad,
-            "tracked_requires_grad": tracked.requires_grad, "tracked_grad": tracked.grad}
+def _leaves_x_alone(name: str, f, shown: str):
+    """The probe and compare of "x.requires_grad and x.grad are as they were" for ``name(f, x)``
+    (``shown``: how f reads in a message): called on an x that does not require gradients and
+    on one that does, with a gradient of its own."""
+    def probe(ns, inputs, ctx):
+        plain = inputs["x"].clone().to(ctx.device)
+        call(ctx, ns, name, f, plain)
+        tracked = inputs["x"].clone().to(ctx.device).requires_grad_()
+        tracked.grad = inputs["old_grad"].clone().to(ctx.device)
+        call(ctx, ns, name, f, tracked)
+        return {"plain_requires_grad": plain.requires_grad, "plain_grad": plain.grad,
+                "tracked_requires_grad": tracked.requires_grad, "tracked_grad": tracked.grad}
+
+    def compare(got, want, inputs, tol):
+        start = f"{name}({shown}, x) with x of shape (2, 3)"
+        if got["plain_requires_grad"]:
+            raise CheckFailed(f"{start}, x not requiring gradients: afterwards x.requires_grad is True; "
+                              "compute on a copy (x.detach().clone().requires_grad_()) instead")
+        if got["plain_grad"] is not None:
+            raise CheckFailed(f"{start}, x not requiring gradients: afterwards x.grad is "
+                              f"{describe(got['plain_grad'])}; it should still be None: compute on a copy "
+                              "(x.detach().clone().requires_grad_()) instead")
+        if not got["tracked_requires_grad"]:
+            raise CheckFailed(f"{start}, x requiring gradients: afterwards x.requires_grad is False")
+        g = got["tracked_grad"]
+        if not isinstance(g, WireTensor) or not torch.equal(g.values.cpu(), inputs["old_grad"]):
+            raise CheckFailed(f"{start}, x requiring gradients with x.grad = {preview(inputs['old_grad'])}: "
+                              f"afterwards x.grad is {describe(g)}; the caller's gradient must be left as it was")
+    return probe, compare
 
 
-def _cmp_gradof_alone(got, want, inputs, tol):
-    start = "grad_of(f, x) with x of shape (2, 3)"
-    if got["plain_requires_grad"]:
-        raise CheckFailed(f"{start}, x not requiring gradients: afterwards x.requires_grad is True; "
-                          "compute on a copy (x.detach().clone().requires_grad_()) instead")
-    if got["plain_grad"] is not None:
-        raise CheckFailed(f"{start}, x not requiring gradients: afterwards x.grad is "
-                          f"{describe(got['plain_grad'])}; it should still be None")
-    if not got["tracked_requires_grad"]:
-        raise CheckFailed(f"{start}, x requiring gradients: afterwards x.requires_grad is False")
-    g = got["tracked_grad"]
-    if not isinstance(g, WireTensor) or not torch.equal(g.values.cpu(), inputs["old_grad"]):
-        raise CheckFailed(f"{start}, x requiring gradients with x.grad = {preview(inputs['old_grad'])}: "
-                          f"afterwards x.grad is {describe(g)}; the caller's gradient must be left as it was")
+_gradof_alone, _cmp_gradof_alone = _leaves_x_alone("grad_of", _f_mixed, "f")
 
 
 def _gradof_twice(ns, inputs, ctx):
@@ -317,28 +325,7 @@ def _cmp_d2_values(got, want, inputs, tol):
             raise CheckFailed(str(e) + _d2_hint(g, name, x)) from None
 
 
-def _d2_alone(ns, inputs, ctx):
-    plain = inputs["x"].clone().to(ctx.device)
-    call(ctx, ns, "second_derivative", _e_sin, plain)
-    tracked = inputs["x"].clone().to(ctx.device).requires_grad_()
-    tracked.grad = inputs["old_grad"].clone().to(ctx.device)
-    call(ctx, ns, "second_derivative", _e_sin, tracked)
-    return {"plain_requires_grad": plain.requires_grad, "plain_grad": plain.grad,
-            "tracked_requires_grad": tracked.requires_grad, "tracked_grad": tracked.grad}
-
-
-def _cmp_d2_alone(got, want, inputs, tol):
-    start = "second_derivative(torch.sin, x) with x of shape (2, 3)"
-    if got["plain_requires_grad"] or got["plain_grad"] is not None:
-        raise CheckFailed(f"{start}, x not requiring gradients: afterwards x.requires_grad is "
-                          f"{got['plain_requires_grad']} and x.grad is {describe(got['plain_grad'])}; "
-                          "compute on a copy (x.detach().clone().requires_grad_()) instead")
-    g = got["tracked_grad"]
-    if not got["tracked_requires_grad"] or not isinstance(g, WireTensor) or \
-            not torch.equal(g.values.cpu(), inputs["old_grad"]):
-        raise CheckFailed(f"{start}, x requiring gradients with x.grad = {preview(inputs['old_grad'])}: "
-                          f"afterwards x.grad is {describe(g)}; the caller's x and its gradient must be "
-                          "left as they were")
+_d2_alone, _cmp_d2_alone = _leaves_x_alone("second_derivative", _e_sin, "torch.sin")
 
 
 def _d2_detached(ns, inputs, ctx):

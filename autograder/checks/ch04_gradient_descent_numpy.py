@@ -143,12 +143,18 @@ def _cmp_loss(got, want, inputs, tol):
                               f"(w·x + b - y)²{_loss_hint(value, case)}")
 
 
-def _cmp_loss_float(got, want, inputs, tol):
-    for case, g in zip(inputs["cases"], got["results"]):
-        wrong = _not_a_float(g)
-        if wrong:
-            raise CheckFailed(f"{_what('compute_loss', case)} returned {wrong}; the exercise asks "
-                              "for a Python float: wrap the result in float(...)")
+def _cmp_python_float(name: str):
+    """The compare of "returned as a Python float" for ``name``'s results."""
+    def compare(got, want, inputs, tol):
+        for case, g in zip(inputs["cases"], got["results"]):
+            wrong = _not_a_float(g)
+            if wrong:
+                raise CheckFailed(f"{_what(name, case)} returned {wrong}; the exercise asks "
+                                  "for a Python float: wrap the result in float(...)")
+    return compare
+
+
+_cmp_loss_float = _cmp_python_float("compute_loss")
 
 
 # -- mse_grad --------------------------------------------------------------------------
@@ -560,12 +566,7 @@ def _cmp_lr(got, want, inputs, tol):
                               f"(2/n)·X̃ᵀX̃ with X̃ = [x, 1]{_lr_hint(value, case['points'])}")
 
 
-def _cmp_lr_float(got, want, inputs, tol):
-    for case, g in zip(inputs["cases"], got["results"]):
-        wrong = _not_a_float(g)
-        if wrong:
-            raise CheckFailed(f"{_what('max_stable_lr', case)} returned {wrong}; the exercise asks "
-                              "for a Python float: wrap the result in float(...)")
+_cmp_lr_float = _cmp_python_float("max_stable_lr")
 
 
 REQUIREMENTS = [
