@@ -272,3 +272,33 @@ def test_ch09_checks_the_reported_training_figures():
     with pytest.raises(CheckFailed, match=r"train_epoch reported a training loss of 1\.\d+, but the "
                                           r"model's parameters give 2\.\d+ on the training images"):
         check.compare(shrunk, want, {}, tol)
+
+
+def test_a_run_record_is_bounded_by_the_grader_not_the_sender():
+    """A record far longer than the run it claims to be is refused before any work on it: the
+    grader's own measures (a product per epoch, a step per minibatch) would otherwise cost what
+    the sender chose."""
+    import torch
+    from autograder.checks import ch05_linear_regression_scratch as ch05
+    from autograder.checks import ch06_linear_regression_concise as ch06
+    from autograder.checks import ch09_softmax_regression_training as ch09
+    from autograder.spec import CheckFailed
+    from autograder.untrusted.wire import WireTensor
+
+    def wire(t):
+        return WireTensor(t, "cpu", "Tensor", False)
+
+    epochs = 4000  # 4000 models: a 2,000 × 784 by 784 × 40,000 product if believed
+    with pytest.raises(CheckFailed, match="did not finish its 3 epochs"):
+        ch09._verified_accuracies({"W": wire(torch.zeros(epochs, 784, 10)), "b": wire(torch.zeros(epochs, 10))},
+                                  2_000, "training", 3)
+    n = 4 * ch05.STEPS + 1
+    record = {"params": wire(torch.zeros(n + 1, 3)), "batch_X": wire(torch.zeros(n, 2)),
+              "batch_y": wire(torch.zeros(n, 1)), "batch_sizes": [1] * n, "epoch_ends": [n]}
+    inputs = {"features": torch.randn(10, 2), "labels": torch.randn(10, 1)}
+    with pytest.raises(CheckFailed, match="did not come back"):
+        ch05._verified_run(record, inputs, "training")
+    k = 4 * ch06.NUM_EPOCHS * ch06.STEPS_PER_EPOCH + 1
+    with pytest.raises(CheckFailed, match="did not come back"):
+        ch06._Run({"batch_sizes": [1] * k, "preds": wire(torch.zeros(k)), "labels": wire(torch.zeros(k))},
+                  {"features": torch.randn(10, 2), "labels": torch.randn(10, 1)})

@@ -457,6 +457,7 @@ def _verified_run(got, inputs, what: str, steps: bool = True) -> tuple[torch.Ten
     d = X.shape[1]
     if not (isinstance(params, WireTensor) and isinstance(bx, WireTensor) and isinstance(by, WireTensor)
             and isinstance(sizes, list) and isinstance(ends, list)
+            and len(sizes) <= 4 * STEPS and len(ends) <= 4 * STEPS  # bounded here, not by the sender
             and all(type(n) is int and n > 0 for n in sizes + ends)):
         raise CheckFailed(f"{what}: the run's record did not come back (parameters after each step "
                           "and each step's minibatch)")

@@ -372,7 +372,8 @@ class _Run:
 
     def __init__(self, got, inputs):
         sizes, preds, labels = (got.get(k) for k in ("batch_sizes", "preds", "labels"))
-        if not (isinstance(sizes, list) and all(type(n) is int and n > 0 for n in sizes)
+        if not (isinstance(sizes, list) and len(sizes) <= 4 * NUM_EPOCHS * STEPS_PER_EPOCH  # bounded here
+                and all(type(n) is int and n > 0 for n in sizes)
                 and isinstance(preds, WireTensor) and isinstance(labels, WireTensor)
                 and preds.shape == labels.shape == (sum(sizes),)):
             raise CheckFailed(f"{TRAIN_WHAT}: the run's record did not come back (each minibatch's "

@@ -795,15 +795,19 @@ def _train_full(ns, inputs, ctx):
 CLAIM_SLACK = 3  # test images on which the harness's and the grader's argmax may differ (float rounding)
 
 
-def _verified_accuracies(got, n_test: int, what: str) -> list[float]:
-    """The model's test accuracy after each epoch, measured here in the trusted grader from the
-    parameters the run returned, on the grader's copy of the test split (the first ``n_test``
-    images): never a number computed in the student's process. About 10 ms for 3 epochs on
-    10,000 images (one 10,000 × 784 by 784 × 30 product)."""
+def _verified_accuracies(got, n_test: int, what: str, epochs: int) -> list[float]:
+    """The model's test accuracy after each of the run's ``epochs``, measured here in the trusted
+    grader from the parameters the run returned, on the grader's copy of the test split (the
+    first ``n_test`` images): never a number computed in the student's process. About 10 ms for
+    3 epochs on 10,000 images (one 10,000 × 784 by 784 × 30 product). The number of epochs is
+    the grader's, checked before any product: a run that sent thousands would cost minutes."""
     W, b = got.get("W"), got.get("b")
     if not (isinstance(W, WireTensor) and isinstance(b, WireTensor) and W.shape[1:] == (784, 10)
             and b.shape == (W.shape[0], 10)):
         raise CheckFailed(f"{what}: the model's parameters after each epoch did not come back")
+    if W.shape[0] != epochs:
+        raise CheckFailed(f"{what}: the run did not finish its {epochs} epochs (parameters of "
+                          f"{W.shape[0]} came back)")
     X, y = _test_split(n_test)
     epochs = W.shape[0]
     with torch.no_grad():  # every epoch's model in one product: (n, 784) by (784, 10 · epochs)
@@ -869,7 +873,7 @@ def _cmp_trajectory(got, want, inputs, tol: Tolerance):
             f"epochs (lr {LR}, batch size {BATCH_SIZE})")
     loss, train_acc, test_acc = _metrics(got, what)
     refs = [_metrics(w, what) for w in want]
-    verified = _verified_accuracies(got, SHORT["n_test"], what)
+    verified = _verified_accuracies(got, SHORT["n_test"], what, SHORT["num_epochs"])
     _check_claims([_number(a, what) for a in got["own_test_accs"]], verified, SHORT["n_test"], what)
     if len(verified) != len(test_acc) or len(verified) != len(loss):
         raise CheckFailed(f"{what}: the run did not finish its {SHORT['num_epochs']} epochs")
@@ -954,7 +958,7 @@ def _cmp_full(got, want, inputs, tol):
     what = f"training from scratch on all 60,000 images for {NUM_EPOCHS} epochs (lr {LR}, batch size {BATCH_SIZE})"
     _, _, reported = _metrics(got, what)
     own = [_number(a, what) for a in got["own_test_accs"]]
-    verified = _verified_accuracies(got, 10_000, what)
+    verified = _verified_accuracies(got, 10_000, what, NUM_EPOCHS)
     if len(own) != NUM_EPOCHS or len(reported) != NUM_EPOCHS or len(verified) != NUM_EPOCHS:
         raise CheckFailed(f"{what}: the run did not finish its {NUM_EPOCHS} epochs")
     _check_claims(own, verified, 10_000, what)
